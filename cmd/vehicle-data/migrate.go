@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/vehicle-data/vehicle-data/internal/config"
+	"github.com/vehicle-data/vehicle-data/internal/database"
+)
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: vehicle-data migrate up|down|status [--database-url URL]")
+	}
+	action := args[0]
+	cfg, err := config.Load(args[1:], getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stderr, cfg.LogLevel)
+	pool, closeDB, err := openDatabase(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	switch action {
+	case "up":
+		return database.MigrateUp(ctx, pool)
+	case "down":
+		return database.MigrateDown(ctx, pool)
+	case "status":
+		return database.MigrateStatus(ctx, pool, stdout)
+	}
+	return fmt.Errorf("unknown migrate action %q: want up, down or status", action)
+}

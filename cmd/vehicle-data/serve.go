@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vehicle-data/vehicle-data/internal/config"
+	"github.com/vehicle-data/vehicle-data/internal/database"
+	"github.com/vehicle-data/vehicle-data/internal/docs"
+	"github.com/vehicle-data/vehicle-data/internal/ingest"
+	"github.com/vehicle-data/vehicle-data/internal/metrics"
+	"github.com/vehicle-data/vehicle-data/internal/pgembed"
+	"github.com/vehicle-data/vehicle-data/internal/records"
+	"github.com/vehicle-data/vehicle-data/internal/server"
+)
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(server.LogHandler{Handler: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})})
+}
+
+// openDatabase connects to cfg.DatabaseURL, or starts the embedded PostgreSQL when none is
+// configured. The returned stop function closes the pool and stops what was started.
+func openDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger) (*pgxpool.Pool, func(), error) {
+	url := cfg.DatabaseURL
+	stopEmbedded := func() {}
+	if url == "" {
+		logger.Info("DATABASE_URL is not set: starting the embedded PostgreSQL", "data_dir", cfg.DataDir)
+		// The embedded server must outlive request contexts, and stop only when we do.
+		pg, err := pgembed.Start(context.WithoutCancel(ctx), pgembed.Options{DataDir: cfg.DataDir, Logger: logger})
+		if err != nil {
+			return nil, nil, fmt.Errorf("embedded PostgreSQL: %w", err)
+		}
+		url = pg.URL()
+		stopEmbedded = func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := pg.Stop(sctx); err != nil {
+				logger.Error("stopping the embedded PostgreSQL", "err", err)
+			}
+		}
+	}
+	pool, err := database.Open(ctx, url)
+	if err != nil {
+		stopEmbedded()
+		return nil, nil, err
+	}
+	return pool, func() { pool.Close(); stopEmbedded() }, nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stderr, cfg.LogLevel)
+
+	pool, closeDB, err := openDatabase(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	if cfg.Migrate {
+		if err := database.MigrateUp(ctx, pool); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+
+	m := metrics.New(pool)
+	ing := ingest.New(pool, ingest.Options{MaxChunkBytes: cfg.MaxChunkBytes, Logger: logger, Metrics: m})
+	handler := server.New(server.Options{
+		Config:  cfg,
+		Logger:  logger,
+		Records: records.NewStore(pool),
+		Ingest:  ing,
+		Ready:   func(ctx context.Context) error { return database.CheckReady(ctx, pool) },
+		Metrics: m,
+		Docs:    docs.Handler(),
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Bodies are bounded per route; a chunk upload on a slow link takes a while.
+		ReadTimeout: 5 * time.Minute,
+		// Exports extend their own deadline as rows go out; this bounds everything else.
+		WriteTimeout: 5 * time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	defer stopPurge()
+	go ing.RunPurger(purgeCtx, cfg.PurgeInterval, cfg.UploadMaxAge)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("serving", "addr", ln.Addr().String(), "docs", "/docs", "spec", "/openapi.yaml")
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}

@@ -1,0 +1,267 @@
+package records
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vehicle-data/vehicle-data/internal/apperr"
+	"github.com/vehicle-data/vehicle-data/internal/timeparse"
+)
+
+// Filter selects records; a nil field does not filter.
+type Filter struct {
+	VehicleID *string
+	From      *time.Time // inclusive
+	To        *time.Time // inclusive
+}
+
+// FilterInput is a filter as it arrives from outside, still unparsed.
+type FilterInput struct {
+	VehicleID        *string
+	InitialTimestamp *string
+	FinalTimestamp   *string
+	Timezone         *string
+}
+
+// ParseFilter validates every filter parameter and reports each bad one.
+func ParseFilter(in FilterInput) (Filter, []apperr.FieldError) {
+	var (
+		f    Filter
+		errs []apperr.FieldError
+		loc  = time.UTC
+	)
+	if in.VehicleID != nil && *in.VehicleID != "" { // an empty filter is no filter, as in the original API
+		v := *in.VehicleID
+		if err := checkText(v, MaxVehicleIDLen); err != nil {
+			errs = append(errs, apperr.FieldError{Field: "vehicle_id", Message: err.Error()})
+		} else {
+			f.VehicleID = &v
+		}
+	}
+	if in.Timezone != nil && strings.TrimSpace(*in.Timezone) != "" {
+		l, err := timeparse.LoadLocation(strings.TrimSpace(*in.Timezone))
+		if err != nil {
+			errs = append(errs, apperr.FieldError{Field: "timezone", Message: err.Error()})
+		} else {
+			loc = l
+		}
+	}
+	parse := func(name string, s *string) *time.Time {
+		if s == nil || strings.TrimSpace(*s) == "" {
+			return nil
+		}
+		t, err := timeparse.ParseQuery(*s, loc)
+		if err != nil {
+			errs = append(errs, apperr.FieldError{Field: name, Message: err.Error()})
+			return nil
+		}
+		return &t
+	}
+	f.From = parse("initial_timestamp", in.InitialTimestamp)
+	f.To = parse("final_timestamp", in.FinalTimestamp)
+	if f.From != nil && f.To != nil && f.From.After(*f.To) {
+		errs = append(errs, apperr.FieldError{
+			Field:   "initial_timestamp",
+			Message: fmt.Sprintf("must not be after final_timestamp (%s > %s)", f.From.UTC().Format(time.RFC3339Nano), f.To.UTC().Format(time.RFC3339Nano)),
+		})
+	}
+	return f, errs
+}
+
+// OrderField is one term of an ORDER BY.
+type OrderField struct {
+	Field string // a key of orderColumns
+	Desc  bool
+}
+
+// Order is a whitelisted ordering; the id tie-break is implied.
+type Order []OrderField
+
+// orderColumns is the whitelist: the only text from a request that can shape SQL is a key
+// of this map, and what reaches SQL is the map's value.
+var orderColumns = map[string]string{
+	"id":          "id",
+	"vehicle_id":  "vehicle_id",
+	"timestamp":   `"timestamp"`,
+	"speed":       "speed",
+	"odometer":    "odometer",
+	"soc":         "soc",
+	"elevation":   "elevation",
+	"shift_state": "shift_state",
+}
+
+// OrderFields lists the fields accepted by ParseOrdering, for messages and docs.
+const OrderFields = "id, vehicle_id, timestamp, speed, odometer, soc, elevation, shift_state"
+
+// DefaultOrder is the list's order when none is asked for.
+var DefaultOrder = Order{{Field: "timestamp"}}
+
+// ParseOrdering reads "field,-field,..." against the whitelist. Empty means DefaultOrder.
+func ParseOrdering(s string) (Order, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return DefaultOrder, nil
+	}
+	var (
+		o    Order
+		seen = map[string]bool{}
+	)
+	for _, term := range strings.Split(s, ",") {
+		term = strings.TrimSpace(term)
+		desc := false
+		if strings.HasPrefix(term, "-") {
+			desc, term = true, term[1:]
+		}
+		if term == "" {
+			return nil, fmt.Errorf("empty field in %q; expected a comma-separated list of %s, each optionally prefixed by '-'", s, OrderFields)
+		}
+		if _, ok := orderColumns[term]; !ok {
+			return nil, fmt.Errorf("unknown field %q; allowed: %s", truncate(term, 50), OrderFields)
+		}
+		if seen[term] {
+			return nil, fmt.Errorf("field %q is named twice", term)
+		}
+		seen[term] = true
+		o = append(o, OrderField{Field: term, Desc: desc})
+	}
+	return o, nil
+}
+
+// String renders the ordering in its query-parameter form.
+func (o Order) String() string {
+	parts := make([]string, len(o))
+	for i, f := range o {
+		if f.Desc {
+			parts[i] = "-" + f.Field
+		} else {
+			parts[i] = f.Field
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// orderBy renders the ORDER BY clause from whitelisted columns only, ending with the id
+// tie-break (in the direction of the last term, so a descending list stays descending).
+func (o Order) orderBy() string {
+	var b strings.Builder
+	b.WriteString(" ORDER BY ")
+	hasID, lastDesc := false, false
+	for i, f := range o {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(orderColumns[f.Field])
+		if f.Desc {
+			b.WriteString(" DESC")
+		}
+		hasID = hasID || f.Field == "id"
+		lastDesc = f.Desc
+	}
+	if !hasID {
+		b.WriteString(", id")
+		if lastDesc {
+			b.WriteString(" DESC")
+		}
+	}
+	return b.String()
+}
+
+// Page is a validated page request.
+type Page struct {
+	Number int64 // 1-based
+	Size   int64
+}
+
+const (
+	DefaultPageSize = 10
+	MaxPageSize     = 100
+)
+
+// ParsePage applies the defaults and the page_size clamp, and reports values below 1.
+func ParsePage(number, size *int32) (Page, []apperr.FieldError) {
+	p := Page{Number: 1, Size: DefaultPageSize}
+	var errs []apperr.FieldError
+	if number != nil {
+		if *number < 1 {
+			errs = append(errs, apperr.FieldError{Field: "page", Message: "must be an integer >= 1"})
+		} else {
+			p.Number = int64(*number)
+		}
+	}
+	if size != nil {
+		switch {
+		case *size < 1:
+			errs = append(errs, apperr.FieldError{Field: "page_size", Message: "must be an integer >= 1"})
+		case *size > MaxPageSize:
+			p.Size = MaxPageSize
+		default:
+			p.Size = int64(*size)
+		}
+	}
+	return p, errs
+}
+
+// Offset is the number of rows before this page.
+func (p Page) Offset() int64 { return (p.Number - 1) * p.Size }
+
+const selectColumns = `SELECT id, vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state FROM vehicle_data`
+
+// where renders the filter as a WHERE clause with numbered parameters; values never
+// become SQL text.
+func (f Filter) where() (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	if f.VehicleID != nil {
+		args = append(args, *f.VehicleID)
+		conds = append(conds, fmt.Sprintf("vehicle_id = $%d", len(args)))
+	}
+	if f.From != nil {
+		args = append(args, *f.From)
+		conds = append(conds, fmt.Sprintf(`"timestamp" >= $%d`, len(args)))
+	}
+	if f.To != nil {
+		args = append(args, *f.To)
+		conds = append(conds, fmt.Sprintf(`"timestamp" <= $%d`, len(args)))
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// HasTimeRange reports whether the filter bounds timestamps.
+func (f Filter) HasTimeRange() bool { return f.From != nil || f.To != nil }
+
+// selectSQL is the one query builder behind list and export.
+func selectSQL(f Filter, o Order) (string, []any) {
+	w, args := f.where()
+	return selectColumns + w + o.orderBy(), args
+}
+
+func countSQL(f Filter) (string, []any) {
+	w, args := f.where()
+	return "SELECT count(*) FROM vehicle_data" + w, args
+}
+
+func checkText(s string, max int) error {
+	switch n := len([]rune(s)); {
+	case n == 0:
+		return fmt.Errorf("must not be empty")
+	case n > max:
+		return fmt.Errorf("must be at most %d characters (got %d)", max, n)
+	case strings.ContainsRune(s, 0):
+		return fmt.Errorf("must not contain NUL characters")
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}

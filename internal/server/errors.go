@@ -1,0 +1,147 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/labstack/echo/v4"
+
+	"github.com/vehicle-data/vehicle-data/gen/api"
+	"github.com/vehicle-data/vehicle-data/internal/apperr"
+)
+
+var kindStatus = map[apperr.Kind]int{
+	apperr.KindInvalid:      http.StatusBadRequest,
+	apperr.KindNotFound:     http.StatusNotFound,
+	apperr.KindConflict:     http.StatusConflict,
+	apperr.KindTooLarge:     http.StatusRequestEntityTooLarge,
+	apperr.KindUnsupported:  http.StatusUnsupportedMediaType,
+	apperr.KindUnauthorized: http.StatusUnauthorized,
+	apperr.KindUnavailable:  http.StatusServiceUnavailable,
+}
+
+// errorHandler is Echo's one HTTPErrorHandler: it turns domain errors and the generated
+// wrappers' binding errors into JSON problems, and hides internals behind a logged 5xx.
+func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		ctx := c.Request().Context()
+		if c.Response().Committed {
+			logger.WarnContext(ctx, "error after the response was committed", "err", err)
+			return
+		}
+		status, body := problemFor(err)
+		switch {
+		case status >= 500:
+			logger.ErrorContext(ctx, "request failed", "status", status, "err", err)
+		case errors.Is(ctx.Err(), context.Canceled):
+			logger.InfoContext(ctx, "request canceled by the client", "err", err)
+		default:
+			logger.DebugContext(ctx, "request rejected", "status", status, "err", err)
+		}
+		if status == http.StatusUnauthorized {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="vehicle-data"`)
+		}
+		if c.Request().Method == http.MethodHead {
+			err = c.NoContent(status)
+		} else {
+			err = c.JSON(status, body)
+		}
+		if err != nil {
+			logger.WarnContext(ctx, "writing the error response failed", "err", err)
+		}
+	}
+}
+
+// paramErr matches the generated wrappers' binding errors, which name the parameter.
+var paramErr = regexp.MustCompile(`^Invalid format for parameter ([A-Za-z_]+): `)
+var requiredErr = regexp.MustCompile(`^Query argument ([A-Za-z_]+) is required`)
+
+func problemFor(err error) (int, api.Problem) {
+	if e, ok := apperr.As(err); ok {
+		p := api.Problem{Detail: e.Detail}
+		if len(e.Fields) > 0 {
+			fields := make([]api.FieldError, len(e.Fields))
+			for i, f := range e.Fields {
+				fields[i] = api.FieldError{Field: f.Field, Message: f.Message}
+			}
+			p.Errors = &fields
+		}
+		return kindStatus[e.Kind], p
+	}
+
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		msg := fmt.Sprint(he.Message)
+		switch he.Code {
+		case http.StatusBadRequest:
+			if m := paramErr.FindStringSubmatch(msg); m != nil {
+				return badParam(m[1], paramMessage(m[1]))
+			}
+			if m := requiredErr.FindStringSubmatch(msg); m != nil {
+				return badParam(m[1], "is required")
+			}
+			return he.Code, api.Problem{Detail: "malformed request: " + strings.TrimPrefix(msg, "code=400, message=")}
+		case http.StatusNotFound:
+			return he.Code, api.Problem{Detail: "Not found."}
+		case http.StatusMethodNotAllowed:
+			return he.Code, api.Problem{Detail: "Method not allowed."}
+		case http.StatusUnsupportedMediaType:
+			return he.Code, api.Problem{Detail: "unsupported Content-Type; this endpoint takes application/json"}
+		case http.StatusRequestEntityTooLarge:
+			return he.Code, api.Problem{Detail: "request body too large"}
+		}
+		if he.Code < 500 {
+			return he.Code, api.Problem{Detail: msg}
+		}
+	}
+
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge, api.Problem{Detail: fmt.Sprintf("request body is larger than the limit of %d bytes", mbe.Limit)}
+	}
+	if errors.Is(err, http.ErrNotMultipart) || errors.Is(err, http.ErrMissingBoundary) {
+		return http.StatusUnsupportedMediaType, api.Problem{Detail: "Content-Type must be multipart/form-data with a boundary"}
+	}
+	if isUnavailable(err) {
+		return http.StatusServiceUnavailable, api.Problem{Detail: "the database is unavailable; try again later"}
+	}
+	return http.StatusInternalServerError, api.Problem{Detail: "internal server error"}
+}
+
+func badParam(name, msg string) (int, api.Problem) {
+	return http.StatusBadRequest, api.Problem{
+		Detail: fmt.Sprintf("invalid query parameter %s: %s", name, msg),
+		Errors: &[]api.FieldError{{Field: name, Message: msg}},
+	}
+}
+
+func paramMessage(name string) string {
+	switch name {
+	case "page", "page_size":
+		return "must be an integer >= 1"
+	case "id":
+		return "must be a positive integer"
+	}
+	return "malformed value"
+}
+
+// isUnavailable reports errors that mean "the database cannot be reached", which are
+// server faults a client may retry, not bugs.
+func isUnavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08: connection exception; 57P0x: admin/crash shutdown, cannot connect now.
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")
+	}
+	return errors.Is(err, context.DeadlineExceeded)
+}

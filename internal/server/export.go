@@ -1,0 +1,127 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/vehicle-data/vehicle-data/gen/api"
+	"github.com/vehicle-data/vehicle-data/internal/apperr"
+	"github.com/vehicle-data/vehicle-data/internal/export"
+	"github.com/vehicle-data/vehicle-data/internal/records"
+)
+
+// exportWriteWindow is how long the client may take to accept the next batch of an export;
+// the deadline moves forward as rows go out, instead of one long global write timeout.
+const exportWriteWindow = time.Minute
+
+// ExportVehicleData implements GET /api/v1/vehicle_data/export/. Every parameter is checked
+// here, before any byte of the file is written.
+func (h *Handlers) ExportVehicleData(ctx context.Context, req api.ExportVehicleDataRequestObject) (api.ExportVehicleDataResponseObject, error) {
+	p := req.Params
+	f, o, errs := listParams(p.VehicleId, p.InitialTimestamp, p.FinalTimestamp, p.Timezone, p.Ordering)
+	var format export.Format
+	if p.Export != nil {
+		var err error
+		if format, err = export.ParseFormat(string(*p.Export)); err != nil {
+			errs = append(errs, apperr.FieldError{Field: "export", Message: err.Error()})
+		}
+	} else {
+		format = export.CSV
+	}
+	if len(errs) > 0 {
+		return nil, invalidParams(errs)
+	}
+	if format == export.XLSX {
+		n, err := h.records.Count(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		if n > h.xlsxRowLimit {
+			return nil, apperr.TooLarge("%d rows match, more than the XLSX limit of %d rows; use export=csv, json or ndjson, which stream any number of rows, or narrow the filter", n, h.xlsxRowLimit)
+		}
+	}
+	return &exportResponse{ctx: ctx, h: h, filter: f, order: o, format: format, vehicleID: deref(f.VehicleID)}, nil
+}
+
+// exportResponse streams the file from the store to the client. The strict server calls
+// Visit with the response writer; the request's context travels with the value.
+type exportResponse struct {
+	ctx       context.Context
+	h         *Handlers
+	filter    records.Filter
+	order     records.Order
+	format    export.Format
+	vehicleID string
+}
+
+func (r *exportResponse) VisitExportVehicleDataResponse(w http.ResponseWriter) error {
+	lw := &lazyHeaderWriter{w: w, header: func(h http.Header) {
+		h.Set("Content-Type", r.format.ContentType())
+		h.Set("Content-Disposition", export.ContentDisposition(r.vehicleID, r.format))
+		h.Set("X-Content-Type-Options", "nosniff")
+	}}
+	rc := http.NewResponseController(w)
+	var enc export.Encoder
+	if r.format == export.XLSX {
+		enc = export.NewXLSX(lw, export.XLSXOptions{MaxRows: int(r.h.xlsxRowLimit)})
+	} else {
+		enc = export.New(r.format, lw)
+	}
+	defer enc.Close()
+
+	var rows int64
+	err := enc.Begin()
+	if err == nil {
+		_ = rc.SetWriteDeadline(time.Now().Add(exportWriteWindow))
+		err = r.h.records.Stream(r.ctx, r.filter, r.order, func(rec *records.Record) error {
+			rows++
+			if rows%8192 == 0 {
+				_ = rc.SetWriteDeadline(time.Now().Add(exportWriteWindow))
+			}
+			return enc.Write(rec)
+		})
+	}
+	if err == nil {
+		_ = rc.SetWriteDeadline(time.Now().Add(exportWriteWindow))
+		err = enc.End()
+	}
+	r.h.metrics.RowsExported(string(r.format), rows)
+	if err == nil {
+		return nil
+	}
+	if !lw.started {
+		return err // nothing sent yet: the error handler answers with a proper status
+	}
+	// The status line is gone: a clean end would pass a truncated file off as complete,
+	// so abort the connection instead.
+	if errors.Is(r.ctx.Err(), context.Canceled) {
+		r.h.logger.InfoContext(r.ctx, "export canceled by the client", "format", r.format, "rows", rows)
+	} else {
+		r.h.logger.ErrorContext(r.ctx, "export failed after the response started; aborting the connection", "format", r.format, "rows", rows, "err", err)
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// lazyHeaderWriter sends the status and headers with the first byte, so a failure
+// before any data can still become a proper error response.
+type lazyHeaderWriter struct {
+	w       http.ResponseWriter
+	header  func(http.Header)
+	started bool
+}
+
+func (l *lazyHeaderWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.header(l.w.Header())
+		l.w.WriteHeader(http.StatusOK)
+	}
+	n, err := l.w.Write(p)
+	if err != nil {
+		return n, fmt.Errorf("write export: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,150 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/vehicle-data/vehicle-data/gen/api"
+	"github.com/vehicle-data/vehicle-data/internal/apperr"
+	"github.com/vehicle-data/vehicle-data/internal/ingest"
+	"github.com/vehicle-data/vehicle-data/internal/metrics"
+	"github.com/vehicle-data/vehicle-data/internal/records"
+)
+
+// Handlers implements the generated strict server: each method decodes, calls one
+// capability, and encodes.
+type Handlers struct {
+	records      *records.Store
+	ingest       *ingest.Service
+	ready        func(context.Context) error
+	logger       *slog.Logger
+	xlsxRowLimit int64
+	maxChunk     int64
+	metrics      *metrics.Metrics
+}
+
+var _ api.StrictServerInterface = (*Handlers)(nil)
+
+// listParams parses the filter and ordering shared by list and export.
+func listParams(vehicleID, initial, final, tz, ordering *string) (records.Filter, records.Order, []apperr.FieldError) {
+	f, errs := records.ParseFilter(records.FilterInput{
+		VehicleID: vehicleID, InitialTimestamp: initial, FinalTimestamp: final, Timezone: tz,
+	})
+	o, err := records.ParseOrdering(deref(ordering))
+	if err != nil {
+		errs = append(errs, apperr.FieldError{Field: "ordering", Message: err.Error()})
+	}
+	return f, o, errs
+}
+
+func invalidParams(errs []apperr.FieldError) error {
+	names := make([]string, len(errs))
+	for i, e := range errs {
+		names[i] = e.Field
+	}
+	detail := "invalid query parameter(s): " + strings.Join(names, ", ")
+	if len(errs) == 1 {
+		detail = fmt.Sprintf("invalid query parameter %s: %s", errs[0].Field, errs[0].Message)
+	}
+	return apperr.Invalid(detail, errs...)
+}
+
+// ListVehicleData implements GET /api/v1/vehicle_data/.
+func (h *Handlers) ListVehicleData(ctx context.Context, req api.ListVehicleDataRequestObject) (api.ListVehicleDataResponseObject, error) {
+	p := req.Params
+	f, o, errs := listParams(p.VehicleId, p.InitialTimestamp, p.FinalTimestamp, p.Timezone, p.Ordering)
+	page, perrs := records.ParsePage(p.Page, p.PageSize)
+	if errs = append(errs, perrs...); len(errs) > 0 {
+		return nil, invalidParams(errs)
+	}
+	res, err := h.records.List(ctx, f, o, page)
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListVehicleData200JSONResponse{
+		Count:      res.Count,
+		Results:    toAPIRecords(res.Records),
+		VehicleIDs: res.VehicleIDs,
+	}
+	if out.VehicleIDs == nil {
+		out.VehicleIDs = []string{}
+	}
+	u := requestURL(ctx)
+	if page.Offset()+page.Size < res.Count {
+		out.Next = pageURL(u, page.Number+1)
+	}
+	if page.Number > 1 {
+		out.Previous = pageURL(u, page.Number-1)
+	}
+	return out, nil
+}
+
+// pageURL is the request's URL with another page number; every other parameter is kept.
+func pageURL(u *url.URL, page int64) *string {
+	next := *u
+	q := next.Query()
+	q.Set("page", strconv.FormatInt(page, 10))
+	next.RawQuery = q.Encode()
+	s := next.String()
+	return &s
+}
+
+// CreateVehicleData implements POST /api/v1/vehicle_data/. The body was checked field by
+// field by createBodyCheck before the generated binder saw it.
+func (h *Handlers) CreateVehicleData(ctx context.Context, req api.CreateVehicleDataRequestObject) (api.CreateVehicleDataResponseObject, error) {
+	r, err := h.records.Create(ctx, fromAPIInput(*req.Body))
+	if err != nil {
+		return nil, err
+	}
+	loc := fmt.Sprintf("/api/v1/vehicle_data/%d/", r.ID)
+	return api.CreateVehicleData201JSONResponse{
+		Body:    toAPIRecord(r),
+		Headers: api.CreateVehicleData201ResponseHeaders{Location: &loc},
+	}, nil
+}
+
+// GetVehicleData implements GET /api/v1/vehicle_data/{id}/.
+func (h *Handlers) GetVehicleData(ctx context.Context, req api.GetVehicleDataRequestObject) (api.GetVehicleDataResponseObject, error) {
+	if req.Id < 1 {
+		return nil, apperr.InvalidField("id", "must be a positive integer")
+	}
+	r, err := h.records.Get(ctx, req.Id)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetVehicleData200JSONResponse(toAPIRecord(r)), nil
+}
+
+// ListVehicles implements GET /api/v1/vehicles/.
+func (h *Handlers) ListVehicles(ctx context.Context, _ api.ListVehiclesRequestObject) (api.ListVehiclesResponseObject, error) {
+	vs, err := h.records.Vehicles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return api.ListVehicles200JSONResponse{Results: toAPIVehicles(vs)}, nil
+}
+
+// GetHealth implements GET /healthz: the process answers.
+func (h *Handlers) GetHealth(context.Context, api.GetHealthRequestObject) (api.GetHealthResponseObject, error) {
+	return api.GetHealth200JSONResponse{Status: "ok"}, nil
+}
+
+// GetReadiness implements GET /readyz: the database answers and is migrated.
+func (h *Handlers) GetReadiness(ctx context.Context, _ api.GetReadinessRequestObject) (api.GetReadinessResponseObject, error) {
+	if err := h.ready(ctx); err != nil {
+		h.logger.WarnContext(ctx, "not ready", "err", err)
+		return api.GetReadiness503JSONResponse{Detail: "not ready: " + err.Error()}, nil
+	}
+	return api.GetReadiness200JSONResponse{Status: "ok"}, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,250 @@
+// Package server is the HTTP layer: Echo setup, middleware, the error handler and the strict
+// handlers that implement the generated API.
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/vehicle-data/vehicle-data/gen/api"
+	"github.com/vehicle-data/vehicle-data/internal/apperr"
+	"github.com/vehicle-data/vehicle-data/internal/config"
+	"github.com/vehicle-data/vehicle-data/internal/ingest"
+	"github.com/vehicle-data/vehicle-data/internal/metrics"
+	"github.com/vehicle-data/vehicle-data/internal/records"
+)
+
+// Options are the server's dependencies.
+type Options struct {
+	Config  config.Config
+	Logger  *slog.Logger
+	Records *records.Store
+	Ingest  *ingest.Service
+	Ready   func(ctx context.Context) error // nil: always ready
+	Metrics *metrics.Metrics                // nil: a fresh registry
+	Docs    http.Handler                    // Swagger UI at /docs; nil: not served
+}
+
+// jsonBodyLimit bounds every JSON request body; records and finalize requests are tiny.
+const jsonBodyLimit = 1 << 20
+
+// multipartOverhead is what the other form fields and part headers of a chunk may add.
+const multipartOverhead = 1 << 20
+
+// New builds the HTTP handler of the whole service.
+func New(o Options) *echo.Echo {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Ready == nil {
+		o.Ready = func(context.Context) error { return nil }
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New(nil)
+	}
+	h := &Handlers{
+		records:      o.Records,
+		ingest:       o.Ingest,
+		ready:        o.Ready,
+		logger:       o.Logger,
+		xlsxRowLimit: o.Config.XLSXRowLimit,
+		maxChunk:     o.Config.MaxChunkBytes,
+		metrics:      o.Metrics,
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(o.Logger)
+
+	// The contract's paths end in '/'; the same path without it is served too, by rewriting
+	// (not redirecting, which would turn a POST into a GET in many clients).
+	e.Pre(middleware.AddTrailingSlashWithConfig(middleware.TrailingSlashConfig{
+		Skipper: func(c echo.Context) bool { return !strings.HasPrefix(c.Request().URL.Path, "/api/") },
+	}))
+	e.Use(requestContext)
+	e.Use(accessLog(o.Logger, o.Metrics))
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			o.Logger.ErrorContext(c.Request().Context(), "panic", "err", err, "stack", string(stack))
+			return err
+		},
+	}))
+	if len(o.Config.CORSOrigins) > 0 {
+		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+			AllowOrigins:  o.Config.CORSOrigins,
+			AllowHeaders:  []string{"Authorization", "Content-Type", "X-Request-ID"},
+			ExposeHeaders: []string{"Content-Disposition", "Location", "X-Request-ID"},
+		}))
+	}
+	e.Use(bodyLimit(o.Config.MaxChunkBytes + multipartOverhead))
+	if len(o.Config.APITokens) > 0 {
+		e.Use(bearerAuth(o.Config.APITokens, o.Config.AuthReads))
+	} else {
+		o.Logger.Warn("no API tokens configured: every endpoint, writes included, is open to anyone who can reach the server")
+	}
+
+	api.RegisterHandlers(e, &checkedServer{
+		ServerInterface: api.NewStrictHandler(h, nil),
+	})
+	e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
+	if spec := api.SpecYAML(); len(spec) > 0 {
+		e.GET("/openapi.yaml", func(c echo.Context) error {
+			return c.Blob(http.StatusOK, "application/yaml; charset=utf-8", spec)
+		})
+	}
+	if o.Docs != nil {
+		e.GET("/docs", echo.WrapHandler(o.Docs))
+		e.GET("/docs/*", echo.WrapHandler(o.Docs))
+	}
+	return e
+}
+
+// checkedServer decodes and checks bodies the generated binder can't report well, then
+// hands a canonical body to the strict handler.
+type checkedServer struct {
+	api.ServerInterface
+}
+
+// CreateVehicleData reports every bad field at once (the binder stops at the first and
+// cannot take 58.0 for an integer), then passes the checked record on.
+func (s *checkedServer) CreateVehicleData(c echo.Context) error {
+	if err := requireJSON(c.Request()); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	r, err := records.DecodeJSON(bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	canonical, err := json.Marshal(toAPIInput(r))
+	if err != nil {
+		return err
+	}
+	c.Request().Body = io.NopCloser(bytes.NewReader(canonical))
+	c.Request().ContentLength = int64(len(canonical))
+	return s.ServerInterface.CreateVehicleData(c)
+}
+
+// FinalizeUpload insists on JSON, like create.
+func (s *checkedServer) FinalizeUpload(c echo.Context) error {
+	if err := requireJSON(c.Request()); err != nil {
+		return err
+	}
+	return s.ServerInterface.FinalizeUpload(c)
+}
+
+func requireJSON(r *http.Request) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !(mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		return apperr.Unsupported("Content-Type must be application/json (got %q)", r.Header.Get("Content-Type"))
+	}
+	return nil
+}
+
+// requestContext gives every request an id (the client's X-Request-ID when it is plain)
+// and puts it and the request's absolute URL into the request's context.
+func requestContext(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		id := req.Header.Get(echo.HeaderXRequestID)
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		u := &url.URL{Scheme: c.Scheme(), Host: req.Host, Path: req.URL.Path, RawQuery: req.URL.RawQuery}
+		c.SetRequest(req.WithContext(withRequest(req.Context(), id, u)))
+		return next(c)
+	}
+}
+
+// accessLog writes one structured line per request and feeds the request metrics.
+func accessLog(logger *slog.Logger, m *metrics.Metrics) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			if err := next(c); err != nil {
+				c.Error(err) // write the error response now, so its status is logged
+			}
+			d := time.Since(start)
+			route := c.Path()
+			if route == "" {
+				route = "unmatched"
+			}
+			status := c.Response().Status
+			m.ObserveRequest(route, c.Request().Method, status, d)
+			logger.InfoContext(c.Request().Context(), "request",
+				"method", c.Request().Method, "path", c.Request().URL.Path, "route", route,
+				"status", status, "bytes", c.Response().Size, "duration_ms", float64(d.Microseconds())/1000,
+				"remote", c.RealIP())
+			return nil
+		}
+	}
+}
+
+// bodyLimit caps request bodies: a chunk and its form overhead on the upload route, a
+// small JSON body everywhere else.
+func bodyLimit(uploadLimit int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			limit := int64(jsonBodyLimit)
+			if strings.HasSuffix(c.Path(), "/upload_chunk/") {
+				limit = uploadLimit
+			}
+			req := c.Request()
+			if req.ContentLength > limit {
+				return apperr.TooLarge("request body of %d bytes is larger than the limit of %d bytes", req.ContentLength, limit)
+			}
+			req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
+			return next(c)
+		}
+	}
+}
+
+// bearerAuth requires one of tokens on writes (and reads when authReads). Tokens are
+// compared as hashes in constant time, so timing tells nothing about them.
+func bearerAuth(tokens []string, authReads bool) echo.MiddlewareFunc {
+	sums := make([][32]byte, len(tokens))
+	for i, t := range tokens {
+		sums[i] = sha256.Sum256([]byte(t))
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			if !strings.HasPrefix(req.URL.Path, "/api/") {
+				return next(c) // probes, metrics, docs and the spec stay open
+			}
+			isRead := req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodOptions
+			if isRead && !authReads {
+				return next(c)
+			}
+			got, ok := strings.CutPrefix(req.Header.Get(echo.HeaderAuthorization), "Bearer ")
+			if ok {
+				sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+				match := 0
+				for i := range sums {
+					match |= subtle.ConstantTimeCompare(sum[:], sums[i][:])
+				}
+				if match == 1 {
+					return next(c)
+				}
+			}
+			return &apperr.Error{Kind: apperr.KindUnauthorized, Detail: "missing or invalid bearer token (Authorization: Bearer <token>)"}
+		}
+	}
+}
