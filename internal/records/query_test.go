@@ -1,0 +1,193 @@
+package records
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vehicle-data/vehicle-data/internal/apperr"
+)
+
+func TestParseOrdering(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    string // Order.String()
+		orderBy string
+		wantErr string
+	}{
+		{in: "", want: "timestamp", orderBy: ` ORDER BY "timestamp", id`},
+		{in: "  ", want: "timestamp", orderBy: ` ORDER BY "timestamp", id`},
+		{in: "timestamp", want: "timestamp", orderBy: ` ORDER BY "timestamp", id`},
+		{in: "-timestamp", want: "-timestamp", orderBy: ` ORDER BY "timestamp" DESC, id DESC`},
+		{in: "vehicle_id,-timestamp", want: "vehicle_id,-timestamp", orderBy: ` ORDER BY vehicle_id, "timestamp" DESC, id DESC`},
+		{in: " soc , -speed ", want: "soc,-speed", orderBy: ` ORDER BY soc, speed DESC, id DESC`},
+		{in: "-id", want: "-id", orderBy: ` ORDER BY id DESC`},
+		{in: "id,soc", want: "id,soc", orderBy: ` ORDER BY id, soc`},
+		{in: "shift_state,odometer,elevation", want: "shift_state,odometer,elevation", orderBy: ` ORDER BY shift_state, odometer, elevation, id`},
+		{in: "bogus", wantErr: `unknown field "bogus"`},
+		{in: "Timestamp", wantErr: "unknown field"},
+		{in: "timestamp,", wantErr: "empty field"},
+		{in: "-", wantErr: "empty field"},
+		{in: "--timestamp", wantErr: "unknown field"},
+		{in: "+timestamp", wantErr: "unknown field"},
+		{in: "soc,soc", wantErr: "named twice"},
+		{in: "soc,-soc", wantErr: "named twice"},
+		{in: `"timestamp"`, wantErr: "unknown field"},
+		{in: "id; DROP TABLE vehicle_data", wantErr: "unknown field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseOrdering(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got err %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != tt.want {
+				t.Errorf("got %q, want %q", got.String(), tt.want)
+			}
+			if ob := got.orderBy(); ob != tt.orderBy {
+				t.Errorf("ORDER BY: got %q, want %q", ob, tt.orderBy)
+			}
+		})
+	}
+}
+
+// FuzzParseOrdering checks that whatever is accepted renders only whitelisted SQL.
+func FuzzParseOrdering(f *testing.F) {
+	for _, s := range []string{"", "timestamp", "-soc,id", "a,b", "--x", " -speed , vehicle_id "} {
+		f.Add(s)
+	}
+	allowed := map[string]bool{`"timestamp"`: true}
+	for _, col := range orderColumns {
+		allowed[col] = true
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		o, err := ParseOrdering(s)
+		if err != nil {
+			return
+		}
+		ob := strings.TrimPrefix(o.orderBy(), " ORDER BY ")
+		for _, term := range strings.Split(ob, ", ") {
+			col := strings.TrimSuffix(term, " DESC")
+			if !allowed[col] {
+				t.Fatalf("ParseOrdering(%q) renders %q, not a whitelisted column", s, term)
+			}
+		}
+		again, err := ParseOrdering(o.String())
+		if err != nil || again.String() != o.String() {
+			t.Fatalf("round trip of %q: %q, %v", s, again.String(), err)
+		}
+	})
+}
+
+func TestParsePage(t *testing.T) {
+	i32 := func(v int32) *int32 { return &v }
+	tests := []struct {
+		name       string
+		number     *int32
+		size       *int32
+		want       Page
+		wantFields []string
+	}{
+		{"defaults", nil, nil, Page{1, 10}, nil},
+		{"given", i32(3), i32(25), Page{3, 25}, nil},
+		{"clamped", i32(1), i32(101), Page{1, 100}, nil},
+		{"max", nil, i32(100), Page{1, 100}, nil},
+		{"page zero", i32(0), nil, Page{1, 10}, []string{"page"}},
+		{"negative size", nil, i32(-4), Page{1, 10}, []string{"page_size"}},
+		{"both bad", i32(-1), i32(0), Page{1, 10}, []string{"page", "page_size"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, errs := ParsePage(tt.number, tt.size)
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+			if names := fields(errs); !slices.Equal(names, tt.wantFields) {
+				t.Errorf("errors: got %v, want %v", names, tt.wantFields)
+			}
+		})
+	}
+	if off := (Page{Number: 3, Size: 10}).Offset(); off != 20 {
+		t.Errorf("offset of page 3 of 10: got %d, want 20", off)
+	}
+}
+
+func fields(errs []apperr.FieldError) []string {
+	var out []string
+	for _, e := range errs {
+		out = append(out, e.Field)
+	}
+	return out
+}
+
+func TestParseFilter(t *testing.T) {
+	s := func(v string) *string { return &v }
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	tests := []struct {
+		name       string
+		in         FilterInput
+		from, to   time.Time
+		vehicle    string
+		wantFields []string
+	}{
+		{name: "empty", in: FilterInput{}},
+		{name: "empty strings are no filter", in: FilterInput{VehicleID: s(""), InitialTimestamp: s(""), Timezone: s("")}},
+		{name: "vehicle", in: FilterInput{VehicleID: s("veh 1")}, vehicle: "veh 1"},
+		{name: "rfc3339 utc", in: FilterInput{InitialTimestamp: s("2024-06-01T12:00:00Z")}, from: time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)},
+		{name: "plus as space", in: FilterInput{FinalTimestamp: s("2024-06-01T14:00:00 02:00")}, to: time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)},
+		{name: "timezone applies without offset", in: FilterInput{InitialTimestamp: s("2024-06-01 14:00:00"), Timezone: s("Europe/Berlin")}, from: time.Date(2024, 6, 1, 14, 0, 0, 0, berlin)},
+		{name: "timezone for a bare date", in: FilterInput{FinalTimestamp: s("2024-01-15"), Timezone: s("Europe/Berlin")}, to: time.Date(2024, 1, 15, 0, 0, 0, 0, berlin)},
+		{name: "equal bounds", in: FilterInput{InitialTimestamp: s("2024-06-01"), FinalTimestamp: s("2024-06-01T00:00:00Z")}, from: time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), to: time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)},
+		{name: "initial after final", in: FilterInput{InitialTimestamp: s("2024-06-02"), FinalTimestamp: s("2024-06-01")}, wantFields: []string{"initial_timestamp"}},
+		{name: "bad timestamp", in: FilterInput{InitialTimestamp: s("June 1st")}, wantFields: []string{"initial_timestamp"}},
+		{name: "bad timezone", in: FilterInput{Timezone: s("Nowhere/City"), FinalTimestamp: s("2024-06-01")}, wantFields: []string{"timezone"}, to: time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)},
+		{name: "vehicle too long", in: FilterInput{VehicleID: s(strings.Repeat("x", 101))}, wantFields: []string{"vehicle_id"}},
+		{name: "all bad", in: FilterInput{VehicleID: s("\x00"), InitialTimestamp: s("x"), FinalTimestamp: s("y"), Timezone: s("z")}, wantFields: []string{"vehicle_id", "timezone", "initial_timestamp", "final_timestamp"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, errs := ParseFilter(tt.in)
+			if names := fields(errs); !slices.Equal(names, tt.wantFields) {
+				t.Fatalf("errors: got %v, want %v (%v)", names, tt.wantFields, errs)
+			}
+			if len(tt.wantFields) > 0 {
+				return
+			}
+			check := func(name string, got *time.Time, want time.Time) {
+				switch {
+				case want.IsZero() && got != nil:
+					t.Errorf("%s: got %v, want none", name, got)
+				case !want.IsZero() && (got == nil || !got.Equal(want)):
+					t.Errorf("%s: got %v, want %v", name, got, want)
+				}
+			}
+			check("from", f.From, tt.from)
+			check("to", f.To, tt.to)
+			if tt.vehicle == "" && f.VehicleID != nil || tt.vehicle != "" && (f.VehicleID == nil || *f.VehicleID != tt.vehicle) {
+				t.Errorf("vehicle: got %v, want %q", f.VehicleID, tt.vehicle)
+			}
+		})
+	}
+}
+
+func TestWhereUsesParametersOnly(t *testing.T) {
+	v := "x' OR '1'='1"
+	from := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	sql, args := selectSQL(Filter{VehicleID: &v, From: &from}, DefaultOrder)
+	if strings.Contains(sql, v) || strings.Contains(sql, "2024") {
+		t.Errorf("a value reached the SQL text: %s", sql)
+	}
+	if want := `SELECT id, vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state FROM vehicle_data WHERE vehicle_id = $1 AND "timestamp" >= $2 ORDER BY "timestamp", id`; sql != want {
+		t.Errorf("got  %s\nwant %s", sql, want)
+	}
+	if len(args) != 2 || args[0] != v {
+		t.Errorf("args: got %v", args)
+	}
+}
