@@ -36,6 +36,7 @@ fuzz:
 		"./internal/timeparse FuzzParseQuery" \
 		"./internal/records FuzzParseOrdering" \
 		"./internal/records FuzzDecodeJSON" \
+		"./internal/export FuzzContentDisposition" \
 		"./internal/csvrows FuzzReader"; do \
 		set -- $$spec; echo "fuzz $$2 ($$1, $(FUZZTIME))"; \
 		$(GO) test -run='^$$' -fuzz="^$$2$$" -fuzztime=$(FUZZTIME) $$1; \
@@ -67,10 +68,10 @@ lint: vet
 bench: bench-ingest bench-export
 
 bench-ingest: build
-	$(GO) run ./internal/bench/cmd ingest
+	$(GO) run ./cmd/vehicle-data-bench ingest
 
 bench-export: build
-	$(GO) run ./internal/bench/cmd export
+	$(GO) run ./cmd/vehicle-data-bench export
 
 clean:
 	rm -rf bin

@@ -108,7 +108,7 @@ func importDir(ctx context.Context, args []string, getenv func(string) string, s
 	return err
 }
 
-func sample(args []string, stdout, stderr io.Writer) error {
+func sampleCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	vehicles := fs.Int("vehicles", 3, "number of vehicles (one file each)")

@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "import":
 		return importDir(ctx, rest, getenv, stdout, stderr)
 	case "sample":
-		return sample(rest, stdout, stderr)
+		return sampleCmd(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

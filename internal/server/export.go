@@ -90,6 +90,7 @@ func (r *exportResponse) VisitExportVehicleDataResponse(w http.ResponseWriter) e
 	}
 	r.h.metrics.RowsExported(string(r.format), rows)
 	if err == nil {
+		lw.start() // an empty NDJSON file has no bytes, but still a status and headers
 		return nil
 	}
 	if !lw.started {
@@ -113,12 +114,16 @@ type lazyHeaderWriter struct {
 	started bool
 }
 
-func (l *lazyHeaderWriter) Write(p []byte) (int, error) {
+func (l *lazyHeaderWriter) start() {
 	if !l.started {
 		l.started = true
 		l.header(l.w.Header())
 		l.w.WriteHeader(http.StatusOK)
 	}
+}
+
+func (l *lazyHeaderWriter) Write(p []byte) (int, error) {
+	l.start()
 	n, err := l.w.Write(p)
 	if err != nil {
 		return n, fmt.Errorf("write export: %w", err)
