@@ -26,11 +26,16 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	defer closeDB()
 	switch action {
 	case "up":
-		return database.MigrateUp(ctx, pool)
+		err = database.MigrateUp(ctx, pool)
 	case "down":
-		return database.MigrateDown(ctx, pool)
+		err = database.MigrateDown(ctx, pool)
 	case "status":
-		return database.MigrateStatus(ctx, pool, stdout)
+	default:
+		return fmt.Errorf("unknown migrate action %q: want up, down or status", action)
 	}
-	return fmt.Errorf("unknown migrate action %q: want up, down or status", action)
+	if err != nil {
+		return err
+	}
+	// goose is quiet: show where the schema stands after every action.
+	return database.MigrateStatus(ctx, pool, stdout)
 }

@@ -1,0 +1,45 @@
+// Package database opens the PostgreSQL connection pool and applies the embedded goose
+// migrations. It is the only package that knows how the schema is versioned.
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// pingTimeout bounds the first round trip so that a wrong address fails fast instead of
+// hanging until the caller's deadline.
+const pingTimeout = 10 * time.Second
+
+// Open connects to the database at url (a postgres:// URL or a key=value DSN) and checks that
+// it answers. Pool settings may be tuned in the URL itself (pool_max_conns=..., see pgxpool).
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	if url == "" {
+		return nil, errors.New("open database: empty connection URL")
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx redacts the password in its parse errors.
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	// Names our sessions in pg_stat_activity unless the URL already chose a name.
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "vehicle-data"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open database: connect to %s:%d/%s: %w",
+			cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
+	}
+	return pool, nil
+}
