@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/vehicle-data/vehicle-data/gen/client"
+	"github.com/vehicle-data/vehicle-data/internal/config"
+	"github.com/vehicle-data/vehicle-data/internal/ingest"
+	"github.com/vehicle-data/vehicle-data/internal/records"
+	"github.com/vehicle-data/vehicle-data/internal/sample"
+	"github.com/vehicle-data/vehicle-data/internal/server"
+	"github.com/vehicle-data/vehicle-data/internal/testdb"
+	"github.com/vehicle-data/vehicle-data/internal/uploader"
+)
+
+func TestMain(m *testing.M) { testdb.Main(m) }
+
+func noenv(string) string { return "" }
+
+// startServer runs the real HTTP stack and counts the chunk posts it receives.
+func startServer(t *testing.T) (string, *atomic.Int64) {
+	t.Helper()
+	pool := testdb.New(t)
+	h := server.New(server.Options{
+		Config:  config.Default(),
+		Records: records.NewStore(pool),
+		Ingest:  ingest.New(pool, ingest.Options{}),
+	})
+	var chunks atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "upload_chunk") {
+			chunks.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL, &chunks
+}
+
+func TestUploadInterruptedThenResumed(t *testing.T) {
+	url, chunks := startServer(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "veh-42.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sample.Write(f, sample.Options{VehicleID: "veh-42", Rows: 20000, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	info, _ := os.Stat(path)
+	const chunkSize = 32 << 10
+	total := (info.Size() + chunkSize - 1) / chunkSize
+	if total < 10 {
+		t.Fatalf("test file too small: %d chunks", total)
+	}
+
+	// First attempt: interrupted after a few chunks.
+	ctx, cancel := context.WithCancel(t.Context())
+	var once sync.Once
+	var stored atomic.Int64
+	_, err = uploader.UploadFile(ctx, path, uploader.Options{
+		Server: url, ChunkSize: chunkSize, Parallel: 2,
+		AfterChunk: func(int32) {
+			if stored.Add(1) >= 4 {
+				once.Do(cancel)
+			}
+		},
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted upload: got %v, want context.Canceled", err)
+	}
+	c, _ := client.NewClientWithResponses(url)
+	st, err := c.GetUploadStatusWithResponse(t.Context(), &client.GetUploadStatusParams{VehicleId: "veh-42", FileName: "veh-42.csv"})
+	if err != nil || st.JSON200 == nil {
+		t.Fatalf("status after the interruption: %v %s", err, st.Body)
+	}
+	held := int64(len(st.JSON200.ReceivedChunks))
+	if held == 0 || held >= total {
+		t.Fatalf("after the interruption the server holds %d of %d chunks", held, total)
+	}
+
+	// The command resumes: only the missing chunks go out.
+	chunks.Store(0)
+	var stdout, stderr bytes.Buffer
+	err = run(t.Context(), []string{"upload", "--server", url, "--chunk-size", "32KiB", path}, noenv, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, stderr.String())
+	}
+	if sent := chunks.Load(); sent != total-held {
+		t.Errorf("resume sent %d chunks, want only the %d missing", sent, total-held)
+	}
+	if !strings.Contains(stdout.String(), "20000 rows received, 20000 inserted") {
+		t.Errorf("summary: %q", stdout.String())
+	}
+	lr, err := c.ListVehicleDataWithResponse(t.Context(), &client.ListVehicleDataParams{VehicleId: ptr("veh-42")})
+	if err != nil || lr.JSON200 == nil || lr.JSON200.Count != 20000 {
+		t.Fatalf("stored rows: %v %s", err, lr.Body)
+	}
+}
+
+func TestUploadFailureExitsWithDetail(t *testing.T) {
+	url, _ := startServer(t)
+	path := filepath.Join(t.TempDir(), "bad.csv")
+	os.WriteFile(path, []byte("timestamp,speed,odometer,soc,elevation,shift_state\n2024-06-01,1,1,500,1,D\n"), 0o644)
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"upload", "--server", url, path}, noenv, &stdout, &stderr)
+	if err == nil {
+		t.Fatal("upload of an invalid file succeeded")
+	}
+	if out := stderr.String(); !strings.Contains(out, "422") || !strings.Contains(out, "soc") {
+		t.Errorf("stderr should carry the server's detail and the bad row: %q", out)
+	}
+}
+
+func TestImportDir(t *testing.T) {
+	url, _ := startServer(t)
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"sample", "--vehicles", "2", "--rows", "500", "--out", dir, "--seed", "3"}, noenv, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"import", "--server", url, dir}, noenv, &stdout, &stderr); err != nil {
+		t.Fatalf("import: %v %s", err, stderr.String())
+	}
+	if n := strings.Count(stdout.String(), "500 inserted"); n != 2 {
+		t.Errorf("import output: %q", stdout.String())
+	}
+}
+
+func TestSampleIsDeterministic(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	for _, d := range []string{a, b} {
+		var out bytes.Buffer
+		if err := run(t.Context(), []string{"sample", "--vehicles", "1", "--rows", "100", "--out", d, "--seed", "9"}, noenv, &out, &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fa, _ := filepath.Glob(filepath.Join(a, "*.csv"))
+	fb, _ := filepath.Glob(filepath.Join(b, "*.csv"))
+	if len(fa) != 1 || len(fb) != 1 || filepath.Base(fa[0]) != filepath.Base(fb[0]) {
+		t.Fatalf("files: %v %v", fa, fb)
+	}
+	ba, _ := os.ReadFile(fa[0])
+	bb, _ := os.ReadFile(fb[0])
+	if !bytes.Equal(ba, bb) || !bytes.HasPrefix(ba, []byte("timestamp,speed,odometer,soc,elevation,shift_state\n")) {
+		t.Error("the same seed wrote different files")
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	for _, args := range [][]string{nil, {"bogus"}, {"migrate"}, {"upload"}, {"import"}, {"serve", "--max-chunk-bytes", "lots"}} {
+		var out bytes.Buffer
+		if err := run(t.Context(), args, noenv, &out, &out); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
