@@ -1,0 +1,81 @@
+package config
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoad(t *testing.T) {
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(tokens, []byte("t3\n# comment\n\n t4 \n"), 0o600)
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, c Config)
+		wantErr string
+	}{
+		{name: "defaults", check: func(t *testing.T, c Config) {
+			if c.Addr != ":8080" || c.DatabaseURL != "" || !c.Migrate || c.MaxChunkBytes != 16<<20 || c.UploadMaxAge != 24*time.Hour || c.XLSXRowLimit != 1048575 || len(c.APITokens) != 0 {
+				t.Errorf("got %+v", c)
+			}
+		}},
+		{name: "env", env: map[string]string{"ADDR": ":9", "DATABASE_URL": "postgres://x", "MAX_CHUNK_BYTES": "1MiB", "API_TOKENS": "a, b,", "MIGRATE": "false"},
+			check: func(t *testing.T, c Config) {
+				if c.Addr != ":9" || c.DatabaseURL != "postgres://x" || c.MaxChunkBytes != 1<<20 || !slices.Equal(c.APITokens, []string{"a", "b"}) || c.Migrate {
+					t.Errorf("got %+v", c)
+				}
+			}},
+		{name: "flag beats env", args: []string{"--addr", ":7", "--xlsx-row-limit", "10"}, env: map[string]string{"ADDR": ":9"},
+			check: func(t *testing.T, c Config) {
+				if c.Addr != ":7" || c.XLSXRowLimit != 10 {
+					t.Errorf("got %+v", c)
+				}
+			}},
+		{name: "tokens file", args: []string{"--api-tokens", "t1", "--api-tokens-file", tokens},
+			check: func(t *testing.T, c Config) {
+				if !slices.Equal(c.APITokens, []string{"t1", "t3", "t4"}) {
+					t.Errorf("tokens: %q", c.APITokens)
+				}
+			}},
+		{name: "bad size", args: []string{"--max-chunk-bytes", "lots"}, wantErr: "not a size"},
+		{name: "bad env duration", env: map[string]string{"UPLOAD_MAX_AGE": "1 day"}, wantErr: "UPLOAD_MAX_AGE"},
+		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "log level"},
+		{name: "zero chunk", args: []string{"--max-chunk-bytes", "0"}, wantErr: "max chunk bytes"},
+		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
+		{name: "missing tokens file", args: []string{"--api-tokens-file", "/nonexistent/tokens"}, wantErr: "api tokens file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"1048576": 1 << 20, "16MiB": 16 << 20, "1 KiB": 1 << 10, "2MB": 2_000_000, "1_000": 1000, "7B": 7} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("%q: got %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5MiB", "MiB", "1 TB"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("%q: no error", in)
+		}
+	}
+}
