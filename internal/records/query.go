@@ -241,9 +241,55 @@ func selectSQL(f Filter, o Order) (string, []any) {
 	return selectColumns + w + o.orderBy(), args
 }
 
+// countSQL counts the records matching f starting from the per-vehicle figures, so that a
+// wide time range does not mean scanning every row in it: a vehicle whose samples all lie
+// in the range adds its record_count, one outside it adds nothing, and only a vehicle the
+// range cuts is counted through the primary key, either the samples inside or, when the
+// range spans most of the vehicle's time, record_count minus the samples outside. That
+// choice is guessed from time spans alone; the count is exact either way, as long as the
+// triggers keep vehicles exact (which count without filters relies on too). On 1,000,000
+// rows over 10 vehicles a range covering everything takes 0.2 ms instead of 90-400 ms
+// (see testdata/explain.sql).
 func countSQL(f Filter) (string, []any) {
-	w, args := f.where()
-	return "SELECT count(*) FROM vehicle_data" + w, args
+	var (
+		args                           []any
+		keep, covered, inside, outside []string
+		lo, hi                         = "v.first_timestamp", "v.last_timestamp"
+		perVehicle                     = `(SELECT count(*) FROM vehicle_data d WHERE d.vehicle_id = v.vehicle_id`
+		param                          = func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	)
+	if f.VehicleID != nil {
+		keep = append(keep, "v.vehicle_id = "+param(*f.VehicleID))
+	}
+	if f.From != nil {
+		p := param(*f.From)
+		keep = append(keep, "v.last_timestamp >= "+p)
+		covered = append(covered, "v.first_timestamp >= "+p)
+		inside = append(inside, ` AND d."timestamp" >= `+p)
+		outside = append(outside, perVehicle+` AND d."timestamp" < `+p+")")
+		lo = "GREATEST(v.first_timestamp, " + p + ")"
+	}
+	if f.To != nil {
+		p := param(*f.To)
+		keep = append(keep, "v.first_timestamp <= "+p)
+		covered = append(covered, "v.last_timestamp <= "+p)
+		inside = append(inside, ` AND d."timestamp" <= `+p)
+		outside = append(outside, perVehicle+` AND d."timestamp" > `+p+")")
+		hi = "LEAST(v.last_timestamp, " + p + ")"
+	}
+	if len(covered) == 0 { // no time range: every sample of a kept vehicle matches
+		covered = []string{"TRUE"}
+	}
+	sql := "SELECT COALESCE(sum(CASE" +
+		" WHEN " + strings.Join(covered, " AND ") + " THEN v.record_count" +
+		" WHEN " + hi + " - " + lo + " > (v.last_timestamp - v.first_timestamp) / 2" +
+		" THEN " + strings.Join(append([]string{"v.record_count"}, outside...), " - ") +
+		" ELSE " + perVehicle + strings.Join(inside, "") + ")" +
+		" END), 0)::bigint FROM vehicles v"
+	if len(keep) > 0 {
+		sql += " WHERE " + strings.Join(keep, " AND ")
+	}
+	return sql, args
 }
 
 func checkText(s string, max int) error {

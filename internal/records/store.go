@@ -69,8 +69,8 @@ func (s *Store) List(ctx context.Context, f Filter, o Order, p Page) (ListResult
 	return res, err
 }
 
-// Count returns the number of records matching f, from the per-vehicle figures when the
-// filter allows it.
+// Count returns the number of records matching f, scanning vehicle_data only where the
+// per-vehicle figures cannot answer (see countSQL).
 func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 	return s.count(ctx, s.pool, f)
 }
