@@ -54,6 +54,7 @@ generate:
 		'// SpecYAML returns openapi.yaml as written, served at /openapi.yaml.' \
 		'func SpecYAML() []byte { return specYAML }' > gen/api/spec.gen.go
 	gofmt -w gen/api/spec.gen.go
+	$(MAKE) web-generate
 
 check-generated: generate
 	@git diff --exit-code -- gen/ || { echo "gen/ differs from a fresh 'make generate': commit the regenerated code" >&2; exit 1; }
@@ -75,3 +76,28 @@ bench-export: build
 
 clean:
 	rm -rf bin
+
+# --- web (TypeScript client, Postman, Spectral, Swagger UI) ---
+# npm tooling under web/, every version pinned in web/package-lock.json. `make generate` runs
+# web-generate, so gen/ts is drift-checked with the Go code.
+.PHONY: web-deps web-generate postman lint-spec web-test
+
+# npm ci only when node_modules is missing or older than the lock file.
+WEB_DEPS := web/node_modules/.package-lock.json
+$(WEB_DEPS): web/package.json web/package-lock.json
+	cd web && npm ci
+
+web-deps: ## (re)install web/'s locked npm packages
+	cd web && npm ci
+
+web-generate: $(WEB_DEPS) ## gen/ts/schema.d.ts from openapi.yaml (openapi-typescript)
+	bash web/scripts/generate-ts.sh
+
+postman: $(WEB_DEPS) ## Postman collection from openapi.yaml into web/build/postman; runs it with newman when VEHICLE_DATA_URL is set
+	bash web/scripts/postman.sh
+
+lint-spec: $(WEB_DEPS) ## Spectral on openapi.yaml (spectral:oas + .spectral.yaml): no error, no warning
+	cd web && npx --no-install spectral lint --ruleset ../.spectral.yaml --fail-severity=warn ../openapi.yaml
+
+web-test: ## Spectral, TS type-check and smoke test, Postman/newman, Swagger UI e2e against a live server
+	bash web/scripts/ci.sh
