@@ -1,0 +1,142 @@
+// Command vehicle-data-bench measures the service's bulk upload and export against
+// psql's \copy on the same PostgreSQL, with the server's peak memory:
+//
+//	vehicle-data-bench ingest [flags]    upload + finalize vs \copy FROM (make bench-ingest)
+//	vehicle-data-bench export [flags]    CSV, JSON, NDJSON, XLSX vs \copy TO (make bench-export)
+//
+// It runs the binary built by `make build` (bin/vehicle-data) and needs psql and, without
+// --database-url, PostgreSQL's server binaries. Missing a target is reported, not an
+// error: it exits non-zero only when a step fails.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/vehicle-data/vehicle-data/internal/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "vehicle-data-bench:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: vehicle-data-bench ingest|export [flags]
+
+  ingest   upload a generated CSV file through the HTTP API in 1 MiB chunks and finalize it,
+           against psql's \copy of the same file into the same table
+  export   export the same rows as CSV, JSON, NDJSON and XLSX through the HTTP API,
+           against psql's \copy (SELECT ...) TO STDOUT
+
+flags (after the command):
+`
+
+// run is the whole program; results go to stdout, progress to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd := args[0]
+	if cmd == "-h" || cmd == "--help" || cmd == "help" {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	if cmd != "ingest" && cmd != "export" {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q: want ingest or export", cmd)
+	}
+
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		opts    = bench.Options{Progress: stderr}
+		out     string
+		formats string
+		warmup  bool
+	)
+	fs.IntVar(&opts.Rows, "rows", bench.DefaultRows, "rows in the generated file")
+	fs.IntVar(&opts.Runs, "runs", bench.DefaultRuns, "timed runs of each step; the median is reported")
+	fs.BoolVar(&warmup, "warmup", true, "do an untimed run first so that caches are comparable")
+	fs.Int64Var(&opts.Seed, "seed", 1, "seed of the generated data")
+	fs.BoolVar(&opts.Keep, "keep", false, "keep the temporary folder (data, logs, embedded cluster) and databases")
+	fs.StringVar(&out, "out", "", "also write the results as JSON to this file")
+	fs.StringVar(&opts.DatabaseURL, "database-url", "", "PostgreSQL server to create fresh databases on (postgres:// URL); empty starts an embedded one")
+	fs.StringVar(&opts.ServerBin, "bin", bench.DefaultServerBin, "the vehicle-data binary to measure")
+	fs.StringVar(&opts.Psql, "psql", "", "psql binary (default: from PATH or the PostgreSQL installation)")
+	if cmd == "export" {
+		fs.StringVar(&formats, "formats", strings.Join(bench.Formats, ","), "comma-separated export formats")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	opts.NoWarmup = !warmup
+	if opts.Rows < 1 || opts.Runs < 1 {
+		return fmt.Errorf("--rows and --runs must be at least 1")
+	}
+	if cmd == "export" {
+		opts.Formats = splitList(formats)
+	}
+
+	var (
+		report any
+		err    error
+	)
+	if cmd == "ingest" {
+		var rep *bench.IngestReport
+		if rep, err = bench.RunIngest(ctx, opts); err == nil {
+			report, err = rep, bench.WriteIngest(stdout, rep)
+		}
+	} else {
+		var rep *bench.ExportReport
+		if rep, err = bench.RunExport(ctx, opts); err == nil {
+			report, err = rep, bench.WriteExport(stdout, rep)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if out != "" {
+		return writeJSON(out, report)
+	}
+	return nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	out := []string{}
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
