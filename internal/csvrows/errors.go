@@ -35,13 +35,34 @@ func (e *HeaderError) Error() string {
 		if len(p.names) == 0 {
 			continue
 		}
-		quoted := make([]string, len(p.names))
-		for i, n := range p.names {
-			quoted[i] = quoteName(n)
+		// A header of thousands of junk names must not become a megabyte of message.
+		shown := p.names[:min(len(p.names), maxNamedColumns)]
+		quoted := make([]string, len(shown), len(shown)+1)
+		for i, n := range shown {
+			quoted[i] = quoteName(truncateName(n))
+		}
+		if rest := len(p.names) - len(shown); rest > 0 {
+			quoted = append(quoted, fmt.Sprintf("and %d more", rest))
 		}
 		parts = append(parts, p.what+" column(s): "+strings.Join(quoted, ", "))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// maxNamedColumns bounds how many names of one kind a header error lists.
+const maxNamedColumns = 20
+
+// truncateName shortens a very long column name for the message, at a rune boundary.
+func truncateName(n string) string {
+	const max = 64
+	if len(n) <= max {
+		return n
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(n[cut]) {
+		cut--
+	}
+	return n[:cut] + "…"
 }
 
 // quoteName leaves plain names as they are (soc, shift_state) and quotes anything that

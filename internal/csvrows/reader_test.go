@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -631,5 +632,16 @@ func TestNoAllocationsPerRow(t *testing.T) {
 		if n != 0 {
 			t.Errorf("Next allocates %v times per row for %q, want 0", n, row)
 		}
+	}
+}
+
+func TestHeaderErrorMessageIsBounded(t *testing.T) {
+	var names []string
+	for i := range 500 {
+		names = append(names, strings.Repeat("x", 100)+strconv.Itoa(i))
+	}
+	msg := (&HeaderError{Unknown: names, Missing: []string{"soc"}}).Error()
+	if len(msg) > 4000 || !strings.Contains(msg, "and 480 more") || !strings.Contains(msg, "missing column(s): soc") {
+		t.Errorf("message of %d bytes: %.300s", len(msg), msg)
 	}
 }
