@@ -36,14 +36,17 @@ FROM uploads
 WHERE vehicle_id = @vehicle_id AND file_name = @file_name
 FOR UPDATE NOWAIT;
 
--- name: ListUploadChunkIndexes :many
-SELECT chunk_index
+-- name: ListUploadChunks :many
+SELECT chunk_index, size
 FROM upload_chunks
 WHERE vehicle_id = @vehicle_id AND file_name = @file_name
 ORDER BY chunk_index;
 
--- name: GetUploadChunkData :one
-SELECT data
+-- name: ReadUploadChunkPart :one
+-- A part of a chunk (start is 1-based). The chunks are stored uncompressed (STORAGE EXTERNAL),
+-- so substring fetches only the TOAST pieces it covers: a finalize holds one part in memory,
+-- whatever the chunk size.
+SELECT substring(data FROM @start::integer FOR @length::integer)::bytea AS part
 FROM upload_chunks
 WHERE vehicle_id = @vehicle_id AND file_name = @file_name AND chunk_index = @chunk_index;
 

@@ -45,50 +45,36 @@ func (q *Queries) DeleteUpload(ctx context.Context, db DBTX, arg DeleteUploadPar
 	return result.RowsAffected(), nil
 }
 
-const getUploadChunkData = `-- name: GetUploadChunkData :one
-SELECT data
-FROM upload_chunks
-WHERE vehicle_id = $1 AND file_name = $2 AND chunk_index = $3
-`
-
-type GetUploadChunkDataParams struct {
-	VehicleID  string
-	FileName   string
-	ChunkIndex int32
-}
-
-func (q *Queries) GetUploadChunkData(ctx context.Context, db DBTX, arg GetUploadChunkDataParams) ([]byte, error) {
-	row := db.QueryRow(ctx, getUploadChunkData, arg.VehicleID, arg.FileName, arg.ChunkIndex)
-	var data []byte
-	err := row.Scan(&data)
-	return data, err
-}
-
-const listUploadChunkIndexes = `-- name: ListUploadChunkIndexes :many
-SELECT chunk_index
+const listUploadChunks = `-- name: ListUploadChunks :many
+SELECT chunk_index, size
 FROM upload_chunks
 WHERE vehicle_id = $1 AND file_name = $2
 ORDER BY chunk_index
 `
 
-type ListUploadChunkIndexesParams struct {
+type ListUploadChunksParams struct {
 	VehicleID string
 	FileName  string
 }
 
-func (q *Queries) ListUploadChunkIndexes(ctx context.Context, db DBTX, arg ListUploadChunkIndexesParams) ([]int32, error) {
-	rows, err := db.Query(ctx, listUploadChunkIndexes, arg.VehicleID, arg.FileName)
+type ListUploadChunksRow struct {
+	ChunkIndex int32
+	Size       int64
+}
+
+func (q *Queries) ListUploadChunks(ctx context.Context, db DBTX, arg ListUploadChunksParams) ([]ListUploadChunksRow, error) {
+	rows, err := db.Query(ctx, listUploadChunks, arg.VehicleID, arg.FileName)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []int32
+	var items []ListUploadChunksRow
 	for rows.Next() {
-		var chunk_index int32
-		if err := rows.Scan(&chunk_index); err != nil {
+		var i ListUploadChunksRow
+		if err := rows.Scan(&i.ChunkIndex, &i.Size); err != nil {
 			return nil, err
 		}
-		items = append(items, chunk_index)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -137,6 +123,36 @@ func (q *Queries) PurgeUploads(ctx context.Context, db DBTX, maxAgeSeconds float
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const readUploadChunkPart = `-- name: ReadUploadChunkPart :one
+SELECT substring(data FROM $1::integer FOR $2::integer)::bytea AS part
+FROM upload_chunks
+WHERE vehicle_id = $3 AND file_name = $4 AND chunk_index = $5
+`
+
+type ReadUploadChunkPartParams struct {
+	Start      int32
+	Length     int32
+	VehicleID  string
+	FileName   string
+	ChunkIndex int32
+}
+
+// A part of a chunk (start is 1-based). The chunks are stored uncompressed (STORAGE EXTERNAL),
+// so substring fetches only the TOAST pieces it covers: a finalize holds one part in memory,
+// whatever the chunk size.
+func (q *Queries) ReadUploadChunkPart(ctx context.Context, db DBTX, arg ReadUploadChunkPartParams) ([]byte, error) {
+	row := db.QueryRow(ctx, readUploadChunkPart,
+		arg.Start,
+		arg.Length,
+		arg.VehicleID,
+		arg.FileName,
+		arg.ChunkIndex,
+	)
+	var part []byte
+	err := row.Scan(&part)
+	return part, err
 }
 
 const uploadStatus = `-- name: UploadStatus :many
