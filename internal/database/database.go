@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -29,6 +31,12 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	// Names our sessions in pg_stat_activity unless the URL already chose a name.
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "vehicle-data"
+	}
+	// A cancelled request (a client that went away mid-export, a shutdown) asks PostgreSQL to
+	// stop the statement, instead of pgx's default of closing the socket, which leaves the
+	// statement running server-side, still holding its locks, until it notices.
+	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, CancelRequestDelay: 0, DeadlineDelay: 5 * time.Second}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
