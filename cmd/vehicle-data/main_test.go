@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/vehicle-data/vehicle-data/gen/client"
 	"github.com/vehicle-data/vehicle-data/internal/config"
@@ -170,3 +173,77 @@ func TestRunUsage(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// serve migrates, answers, and on a signal (ctx cancelled) finishes in-flight requests and
+// returns without error.
+func TestServeMigratesAndShutsDownGracefully(t *testing.T) {
+	dbURL := testdb.NewUnmigratedURL(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	logs := &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--shutdown-timeout", "10s"},
+			func(k string) string {
+				if k == "DATABASE_URL" {
+					return dbURL
+				}
+				return ""
+			}, io.Discard, logs)
+	}()
+	var addr string
+	for range 200 {
+		if m := regexp.MustCompile(`"msg":"serving","addr":"([^"]+)"`).FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve stopped early: %v\n%s", err, logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if addr == "" {
+		t.Fatalf("serve did not start:\n%s", logs.String())
+	}
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/readyz after start: %d (the schema should have been migrated on start)", resp.StatusCode)
+	}
+	if !strings.Contains(logs.String(), "no API tokens configured") {
+		t.Errorf("no warning about the open server in the logs")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v on shutdown", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop within 15s of the signal")
+	}
+	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
+		t.Errorf("no shutdown log line:\n%s", logs.String())
+	}
+}

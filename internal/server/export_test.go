@@ -320,3 +320,35 @@ func exportQueryRunning(t *testing.T, e *env) bool {
 	}
 	return n > 0
 }
+
+// Once the status line is sent, a failure must not end the file cleanly: the connection is
+// aborted so the client sees a broken transfer, not a short file that looks complete.
+func TestExportFailureAfterStartAbortsConnection(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, err := e.Pool.Exec(t.Context(), `INSERT INTO vehicle_data (vehicle_id, "timestamp", odometer, soc, elevation)
+		SELECT 'big', $1::timestamptz + g * interval '1 second', g, 50, 0 FROM generate_series(1, 300000) g`, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(e.URL + "/api/v1/vehicle_data/export/?export=csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("got %d", resp.StatusCode)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	// The database goes away mid-export.
+	if _, err := e.Pool.Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'SELECT id, vehicle_id%'`); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Fatalf("the export ended cleanly after its query was killed (%d more bytes); want a broken transfer", len(rest))
+	}
+}
