@@ -94,6 +94,10 @@ func (r *exportResponse) VisitExportVehicleDataResponse(w http.ResponseWriter) e
 		return nil
 	}
 	if !lw.started {
+		if errors.Is(err, export.ErrTooManyRows) {
+			// Rows were added between the count and the snapshot: still the XLSX limit.
+			return apperr.TooLarge("more rows match than the XLSX limit of %d rows; use export=csv, json or ndjson, or narrow the filter", r.h.xlsxRowLimit)
+		}
 		return err // nothing sent yet: the error handler answers with a proper status
 	}
 	// The status line is gone: a clean end would pass a truncated file off as complete,
