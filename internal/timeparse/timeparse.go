@@ -95,8 +95,9 @@ func ParseFile(s string) (time.Time, error) {
 	return t, nil
 }
 
-// ParseQuery parses a timestamp query parameter. It accepts everything ParseFile accepts and
-// also a space in place of the '+' of an offset (an unencoded '+' in a query string arrives
+// ParseQuery parses a timestamp query parameter. It accepts everything ParseFile accepts,
+// hh:mm without seconds (2024-06-01T12:05, what an HTML datetime-local input sends, with or
+// without an offset after it), and a space in place of the '+' of an offset (an unencoded '+' in a query string arrives
 // as a space: "2024-06-01T14:00:00 02:00" means +02:00). Surrounding white space is ignored.
 // A value without an offset, bare dates included (midnight), is read in loc; nil means UTC.
 // Local times that do not exist or occur twice at a daylight saving change resolve as in
@@ -196,7 +197,10 @@ func parse(s string, query bool) (fields, string) {
 	if c := s[10]; c != 'T' && c != 't' && c != ' ' {
 		return f, errSeparator
 	}
-	if len(s) < 19 || s[13] != ':' || s[16] != ':' {
+	// A query may leave the seconds out (hh:mm, what an HTML datetime-local input sends);
+	// a file may not.
+	minutesOnly := query && len(s) >= 16 && s[13] == ':' && (len(s) == 16 || s[16] != ':')
+	if !minutesOnly && (len(s) < 19 || s[13] != ':' || s[16] != ':') {
 		return f, errTime
 	}
 	if f.hour, ok = digits(s[11:13]); !ok {
@@ -205,8 +209,12 @@ func parse(s string, query bool) (fields, string) {
 	if f.minute, ok = digits(s[14:16]); !ok {
 		return f, errTime
 	}
-	if f.sec, ok = digits(s[17:19]); !ok {
-		return f, errTime
+	i := 16
+	if !minutesOnly {
+		if f.sec, ok = digits(s[17:19]); !ok {
+			return f, errTime
+		}
+		i = 19
 	}
 	switch {
 	case f.hour > 23:
@@ -216,10 +224,9 @@ func parse(s string, query bool) (fields, string) {
 	case f.sec > 59:
 		return f, errSecond
 	}
-	i := 19
 
-	// Optional fraction: '.' and 1..9 digits, truncated to the microsecond.
-	if i < len(s) && s[i] == '.' {
+	// Optional fraction: '.' and 1..9 digits, truncated to the microsecond; only after seconds.
+	if i < len(s) && s[i] == '.' && !minutesOnly {
 		i++
 		start := i
 		for i < len(s) && isDigit(s[i]) {

@@ -211,6 +211,16 @@ func TestParseQuery(t *testing.T) {
 		{"first instant", "0001-01-01", nil, "0001-01-01T00:00:00Z"},
 		{"last instant", "9999-12-31T23:59:59.999999", nil, "9999-12-31T23:59:59.999999Z"},
 		{"last instant in loc", "9999-12-31T12:00:00", kiritimati, "9999-12-30T22:00:00Z"},
+		// Minute precision (an HTML datetime-local input): seconds are zero.
+		{"minutes", "2024-06-01T12:05", nil, "2024-06-01T12:05:00Z"},
+		{"minutes with space", "2024-06-01 12:05", nil, "2024-06-01T12:05:00Z"},
+		{"minutes lower-case t", "2024-06-01t12:05", nil, "2024-06-01T12:05:00Z"},
+		{"minutes Z", "2024-06-01T12:05Z", berlin, "2024-06-01T12:05:00Z"},
+		{"minutes offset", "2024-06-01T14:05+02:00", nil, "2024-06-01T12:05:00Z"},
+		{"minutes space for plus", "2024-06-01T14:05 02:00", nil, "2024-06-01T12:05:00Z"},
+		{"minutes negative offset", "2024-06-01T10:05-02:00", nil, "2024-06-01T12:05:00Z"},
+		{"minutes in loc", "2024-06-01T14:05", berlin, "2024-06-01T12:05:00Z"},
+		{"minutes in spring gap", "2024-03-31T02:30", berlin, "2024-03-31T01:30:00Z"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,8 +247,12 @@ func TestParseQueryRejects(t *testing.T) {
 		reason string
 	}{
 		{"only white space", "  ", nil, errEmpty},
-		// A bare date takes no offset, and hh:mm is not a time: no confusion with space-for-plus.
-		{"date and hh:mm", "2024-06-01 02:00", nil, errTime},
+		{"minutes then colon", "2024-06-01T12:05:", nil, errTime},
+		{"minutes with fraction", "2024-06-01T12:05.5", nil, errAfterTime},
+		{"minutes hour range", "2024-06-01T24:05", nil, errHour},
+		{"minutes minute range", "2024-06-01T12:60", nil, errMinute},
+		{"one minute digit", "2024-06-01T12:5", nil, errTime},
+		{"minutes space before offset", "2024-06-01T12:05 +02:00", nil, errSpaceOffset},
 		{"space for plus without colon", "2024-06-01T14:00:00 0200", nil, errOffset},
 		{"space for plus short", "2024-06-01T14:00:00 02", nil, errOffset},
 		{"two spaces", "2024-06-01T14:00:00  02:00", nil, errSpaceOffset},
@@ -261,10 +275,18 @@ func TestParseQueryRejects(t *testing.T) {
 			if strings.TrimSpace(tt.in) != tt.in {
 				t.Skip("white space is trimmed in queries")
 			}
+			if queryMinutes[tt.in] {
+				t.Skip("a query may leave the seconds out")
+			}
 			got, err := ParseQuery(tt.in, nil)
 			checkRejected(t, tt.in, got, err, tt.reason)
 		})
 	}
+}
+
+// queryMinutes are the file rejections that a query accepts: hh:mm without seconds.
+var queryMinutes = map[string]bool{
+	"2024-06-01T12:00": true, "2024-06-01T12:00Z": true, "2024-06-01T12:00+02:00": true,
 }
 
 func TestParseFileAllocations(t *testing.T) {
