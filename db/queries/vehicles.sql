@@ -15,3 +15,8 @@ FROM vehicles;
 
 -- name: CountVehicleRecords :one
 SELECT COALESCE((SELECT record_count FROM vehicles WHERE vehicle_id = $1), 0)::bigint AS count;
+
+-- name: GetVehicle :one
+SELECT vehicle_id, record_count, first_timestamp, last_timestamp
+FROM vehicles
+WHERE vehicle_id = $1;

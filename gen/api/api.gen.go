@@ -54,6 +54,30 @@ func (e FinalizeResultStatus) Valid() bool {
 	}
 }
 
+// Defines values for SeriesFields.
+const (
+	Elevation SeriesFields = "elevation"
+	Odometer  SeriesFields = "odometer"
+	Soc       SeriesFields = "soc"
+	Speed     SeriesFields = "speed"
+)
+
+// Valid indicates whether the value is a known member of the SeriesFields enum.
+func (e SeriesFields) Valid() bool {
+	switch e {
+	case Elevation:
+		return true
+	case Odometer:
+		return true
+	case Soc:
+		return true
+	case Speed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ExportVehicleDataParamsExport.
 const (
 	Csv    ExportVehicleDataParamsExport = "csv"
@@ -210,6 +234,82 @@ type RowsInvalid struct {
 	RowsInvalid int64 `json:"rows_invalid"`
 }
 
+// Series A vehicle's measurements aggregated into time buckets.
+type Series struct {
+	// BucketSeconds Nominal bucket width in seconds (86400 for a day, 604800 for a week).
+	//
+	// Example: 5
+	BucketSeconds int64          `json:"bucket_seconds"`
+	Buckets       []SeriesBucket `json:"buckets"`
+
+	// Fields The fields each bucket carries, in the order asked for.
+	//
+	// Example: ["speed","soc"]
+	Fields []SeriesFields `json:"fields"`
+
+	// FinalTimestamp End of the range answered (the request's, or the vehicle's last timestamp).
+	//
+	// Example: 2024-06-01T00:59:59Z
+	FinalTimestamp time.Time `json:"final_timestamp"`
+
+	// InitialTimestamp Start of the range answered (the request's, or the vehicle's first timestamp).
+	//
+	// Example: 2024-06-01T00:00:00Z
+	InitialTimestamp time.Time `json:"initial_timestamp"`
+
+	// VehicleId Example: veh1
+	VehicleId string `json:"vehicle_id"`
+}
+
+// SeriesFields defines model for Series.Fields.
+type SeriesFields string
+
+// SeriesBucket One bucket that holds at least one record, with one key per requested field (null when the
+// field has no non-null value in the bucket).
+type SeriesBucket struct {
+	// Count Records in the bucket.
+	//
+	// Example: 5
+	Count int64 `json:"count"`
+
+	// Elevation A field's figures in one bucket, over its non-null values.
+	Elevation *SeriesStats `json:"elevation,omitempty"`
+
+	// Odometer A field's figures in one bucket, over its non-null values.
+	Odometer *SeriesStats `json:"odometer,omitempty"`
+
+	// Soc A field's figures in one bucket, over its non-null values.
+	Soc *SeriesStats `json:"soc,omitempty"`
+
+	// Speed A field's figures in one bucket, over its non-null values.
+	Speed *SeriesStats `json:"speed,omitempty"`
+
+	// Start Example: 2024-06-01T00:00:00Z
+	Start time.Time `json:"start"`
+}
+
+// SeriesStats A field's figures in one bucket, over its non-null values.
+type SeriesStats struct {
+	// Avg Example: 48.2
+	Avg float64 `json:"avg"`
+
+	// First The value of the bucket's earliest record that has one.
+	//
+	// Example: 41.5
+	First float64 `json:"first"`
+
+	// Last The value of the bucket's latest record that has one.
+	//
+	// Example: 55
+	Last float64 `json:"last"`
+
+	// Max Example: 55
+	Max float64 `json:"max"`
+
+	// Min Example: 41.5
+	Min float64 `json:"min"`
+}
+
 // UploadChunkForm One chunk of a CSV file and the upload it belongs to.
 type UploadChunkForm struct {
 	// Chunk The bytes of this chunk (at most the server's limit, 16 MiB by default).
@@ -364,11 +464,21 @@ type VehicleDataPage struct {
 	// Example: http://localhost:8080/api/v1/vehicle_data/?page=3&page_size=10
 	Next *string `json:"next"`
 
+	// NextCursor Send as `cursor` for the page after this one; null on the last page.
+	//
+	// Example: AXRpbWVzdGFtcAAB9Q4-example
+	NextCursor *string `json:"next_cursor"`
+
 	// Previous URL of the previous page, or null.
 	//
 	// Example: http://localhost:8080/api/v1/vehicle_data/?page=1&page_size=10
-	Previous *string       `json:"previous"`
-	Results  []VehicleData `json:"results"`
+	Previous *string `json:"previous"`
+
+	// PreviousCursor Send as `cursor` for the page before this one; null on the first page.
+	//
+	// Example: AnRpbWVzdGFtcAAB9Q4-example
+	PreviousCursor *string       `json:"previous_cursor"`
+	Results        []VehicleData `json:"results"`
 
 	// VehicleIDs Every distinct vehicle id in the store, sorted.
 	//
@@ -380,6 +490,9 @@ type VehicleDataPage struct {
 type VehicleList struct {
 	Results []Vehicle `json:"results"`
 }
+
+// Cursor defines model for Cursor.
+type Cursor = string
 
 // FinalTimestamp defines model for FinalTimestamp.
 type FinalTimestamp = string
@@ -395,6 +508,12 @@ type Page = int32
 
 // PageSize defines model for PageSize.
 type PageSize = int32
+
+// SeriesFinalTimestamp defines model for SeriesFinalTimestamp.
+type SeriesFinalTimestamp = string
+
+// SeriesInitialTimestamp defines model for SeriesInitialTimestamp.
+type SeriesInitialTimestamp = string
 
 // Timezone defines model for Timezone.
 type Timezone = string
@@ -429,7 +548,8 @@ type ListVehicleDataParams struct {
 	VehicleId *VehicleIdFilter `form:"vehicle_id,omitempty" json:"vehicle_id,omitempty"`
 
 	// InitialTimestamp Only records at or after this instant (inclusive). RFC 3339, a space instead of `T`, or a
-	// bare date; without an offset it is read in `timezone` (default UTC).
+	// bare date; the seconds may be left out (`2024-06-01T12:05`, as an HTML `datetime-local`
+	// input sends). Without an offset it is read in `timezone` (default UTC).
 	InitialTimestamp *InitialTimestamp `form:"initial_timestamp,omitempty" json:"initial_timestamp,omitempty"`
 
 	// FinalTimestamp Only records at or before this instant (inclusive); same forms as `initial_timestamp`.
@@ -450,6 +570,11 @@ type ListVehicleDataParams struct {
 
 	// PageSize Records per page; values above 100 are clamped to 100.
 	PageSize *PageSize `form:"page_size,omitempty" json:"page_size,omitempty"`
+
+	// Cursor A `next_cursor` or `previous_cursor` of an earlier response: answers the page right after
+	// (or before) that response's page, positioned by sort key rather than by offset. Use it
+	// with the same filters and `ordering`; not with `page`.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // ExportVehicleDataParams defines parameters for ExportVehicleData.
@@ -458,7 +583,8 @@ type ExportVehicleDataParams struct {
 	VehicleId *VehicleIdFilter `form:"vehicle_id,omitempty" json:"vehicle_id,omitempty"`
 
 	// InitialTimestamp Only records at or after this instant (inclusive). RFC 3339, a space instead of `T`, or a
-	// bare date; without an offset it is read in `timezone` (default UTC).
+	// bare date; the seconds may be left out (`2024-06-01T12:05`, as an HTML `datetime-local`
+	// input sends). Without an offset it is read in `timezone` (default UTC).
 	InitialTimestamp *InitialTimestamp `form:"initial_timestamp,omitempty" json:"initial_timestamp,omitempty"`
 
 	// FinalTimestamp Only records at or before this instant (inclusive); same forms as `initial_timestamp`.
@@ -488,6 +614,25 @@ type GetUploadStatusParams struct {
 
 	// FileName The upload's file name.
 	FileName string `form:"file_name" json:"file_name"`
+}
+
+// GetVehicleSeriesParams defines parameters for GetVehicleSeries.
+type GetVehicleSeriesParams struct {
+	// InitialTimestamp Start of the range (inclusive), in the list's forms; default: the vehicle's first timestamp.
+	InitialTimestamp *SeriesInitialTimestamp `form:"initial_timestamp,omitempty" json:"initial_timestamp,omitempty"`
+
+	// FinalTimestamp End of the range (inclusive), in the list's forms; default: the vehicle's last timestamp.
+	// `initial_timestamp` after `final_timestamp` is a `400`.
+	FinalTimestamp *SeriesFinalTimestamp `form:"final_timestamp,omitempty" json:"final_timestamp,omitempty"`
+
+	// Timezone IANA time zone for `initial_timestamp`/`final_timestamp` written without an offset.
+	Timezone *Timezone `form:"timezone,omitempty" json:"timezone,omitempty"`
+
+	// Fields Comma-separated subset of `speed`, `odometer`, `soc`, `elevation`; default all four.
+	Fields *string `form:"fields,omitempty" json:"fields,omitempty"`
+
+	// MaxPoints Most buckets to answer, 1..10000.
+	MaxPoints *int32 `form:"max_points,omitempty" json:"max_points,omitempty"`
 }
 
 // CreateVehicleDataJSONRequestBody defines body for CreateVehicleData for application/json ContentType.
@@ -525,6 +670,9 @@ type ServerInterface interface {
 	// ListVehicles List vehicles
 	// (GET /api/v1/vehicles/)
 	ListVehicles(ctx echo.Context) error
+	// GetVehicleSeries A vehicle's measurements in time buckets, for charts
+	// (GET /api/v1/vehicles/{vehicle_id}/series/)
+	GetVehicleSeries(ctx echo.Context, vehicleId string, params GetVehicleSeriesParams) error
 	// GetHealth Liveness probe
 	// (GET /healthz)
 	GetHealth(ctx echo.Context) error
@@ -591,6 +739,13 @@ func (w *ServerInterfaceWrapper) ListVehicleData(ctx echo.Context) error {
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "page_size", ctx.QueryParams(), &params.PageSize, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page_size: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
 	}
 
 	// Invoke the callback with all the unmarshaled arguments
@@ -728,6 +883,59 @@ func (w *ServerInterfaceWrapper) ListVehicles(ctx echo.Context) error {
 	return err
 }
 
+// GetVehicleSeries converts echo context to params.
+func (w *ServerInterfaceWrapper) GetVehicleSeries(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "vehicle_id" -------------
+	var vehicleId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "vehicle_id", ctx.Param("vehicle_id"), &vehicleId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter vehicle_id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetVehicleSeriesParams
+	// ------------- Optional query parameter "initial_timestamp" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "initial_timestamp", ctx.QueryParams(), &params.InitialTimestamp, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter initial_timestamp: %s", err))
+	}
+
+	// ------------- Optional query parameter "final_timestamp" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "final_timestamp", ctx.QueryParams(), &params.FinalTimestamp, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter final_timestamp: %s", err))
+	}
+
+	// ------------- Optional query parameter "timezone" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "timezone", ctx.QueryParams(), &params.Timezone, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter timezone: %s", err))
+	}
+
+	// ------------- Optional query parameter "fields" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "fields", ctx.QueryParams(), &params.Fields, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter fields: %s", err))
+	}
+
+	// ------------- Optional query parameter "max_points" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "max_points", ctx.QueryParams(), &params.MaxPoints, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter max_points: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetVehicleSeries(ctx, vehicleId, params)
+	return err
+}
+
 // GetHealth converts echo context to params.
 func (w *ServerInterfaceWrapper) GetHealth(ctx echo.Context) error {
 	var err error
@@ -801,6 +1009,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/v1/vehicle_data/upload_status/", wrapper.GetUploadStatus, options.OperationMiddlewares["getUploadStatus"]...)
 	router.POST(options.BaseURL+"/api/v1/vehicle_data/finalize_upload/", wrapper.FinalizeUpload, options.OperationMiddlewares["finalizeUpload"]...)
 	router.GET(options.BaseURL+"/api/v1/vehicles/", wrapper.ListVehicles, options.OperationMiddlewares["listVehicles"]...)
+	router.GET(options.BaseURL+"/api/v1/vehicles/:vehicle_id/series/", wrapper.GetVehicleSeries, options.OperationMiddlewares["getVehicleSeries"]...)
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReadiness, options.OperationMiddlewares["getReadiness"]...)
 
@@ -1567,6 +1776,74 @@ func (response ListVehicles401JSONResponse) VisitListVehiclesResponse(w http.Res
 	return err
 }
 
+type GetVehicleSeriesRequestObject struct {
+	VehicleId string `json:"vehicle_id"`
+	Params    GetVehicleSeriesParams
+}
+
+type GetVehicleSeriesResponseObject interface {
+	VisitGetVehicleSeriesResponse(w http.ResponseWriter) error
+}
+
+type GetVehicleSeries200JSONResponse Series
+
+func (response GetVehicleSeries200JSONResponse) VisitGetVehicleSeriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVehicleSeries400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetVehicleSeries400JSONResponse) VisitGetVehicleSeriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVehicleSeries401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetVehicleSeries401JSONResponse) VisitGetVehicleSeriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVehicleSeries404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetVehicleSeries404JSONResponse) VisitGetVehicleSeriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthRequestObject struct {
 }
 
@@ -1649,6 +1926,9 @@ type StrictServerInterface interface {
 	// ListVehicles List vehicles
 	// (GET /api/v1/vehicles/)
 	ListVehicles(ctx context.Context, request ListVehiclesRequestObject) (ListVehiclesResponseObject, error)
+	// GetVehicleSeries A vehicle's measurements in time buckets, for charts
+	// (GET /api/v1/vehicles/{vehicle_id}/series/)
+	GetVehicleSeries(ctx context.Context, request GetVehicleSeriesRequestObject) (GetVehicleSeriesResponseObject, error)
 	// GetHealth Liveness probe
 	// (GET /healthz)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
@@ -1913,6 +2193,32 @@ func (sh *strictHandler) ListVehicles(ctx echo.Context) error {
 	return nil
 }
 
+// GetVehicleSeries operation middleware
+func (sh *strictHandler) GetVehicleSeries(ctx echo.Context, vehicleId string, params GetVehicleSeriesParams) error {
+	var request GetVehicleSeriesRequestObject
+
+	request.VehicleId = vehicleId
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetVehicleSeries(ctx.Request().Context(), request.(GetVehicleSeriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetVehicleSeries")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetVehicleSeriesResponseObject); ok {
+		return validResponse.VisitGetVehicleSeriesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // GetHealth operation middleware
 func (sh *strictHandler) GetHealth(ctx echo.Context) error {
 	var request GetHealthRequestObject
@@ -1964,120 +2270,148 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H2Pcxs37u+/gtF7M7V7a1my4zaxp/PGTdI7v5emebHT3lyUyVK7kMXzLqmSXMtux//7G4DcX9qVLDtu",
-	"r3PzvvOdqyUtuSAAAh+AAPP7INH5QitUzg6Ofx8shBE5OjT86QepRHYhc7RO5Av6JkWbGLlwUqvB8eAn",
-	"ld2CwUSb1IJwoA1McaYNgptLC1JZJ5SDHamSrLDyGndPwIocYaZNbkFYiKWSTorssyvfEg8nqudbEDOH",
-	"BuIZkdT8XloQED8bjWjgIBrgjcgXGQ6OBwejg2d7o2/2DkcXB4fHRy+Oj178axANJFH+a4HmdhANlMjp",
-	"0ZVZB9HAJnPMBS3Z3S7oEeuMVJeDu7tocOapexhjPP3r+DKE9z+8hMPDwxcRCLALkSA/hiIFPYP4Io54",
-	"komaCoOQCocnsJRurgsHQoGezSw6kI74YWiUVBDTgn7TCmPYSXEmiszBh4uXu+sYNRpfjEbH/P/rGNUR",
-	"zD2s+smkyB96WIQwk5ilvC5IdJ6LPYukgA5TyKR1EaBI5qB5iMiyW1gYnMkbTGF6C/FeTHoENC2qVKrL",
-	"IfxAE9pj0qA0jiC+xrlMMvzsP9VaE0FsF4j8rU41azx/qRP6D2Z4Leil/N1cztxn64TDeAgXEu1EkQxE",
-	"thS3FqZGX6FigvgtVsNCXKIFhddoQF+jycSCFmmv5AKMXtohvC2yzILVxkEmrANRLgGESidqJo11zYWt",
-	"CGyvWklUr3CNxHQpgaaggjYMjgdNQXbF905cYld0472psJjyOkEV+RTNsEnfuJ8SeryfinE0IIsgHGuY",
-	"OzwYRINcKpkXOf8YCJPK4SWairJz+VsPde/DtlugYQpP4FpkBVoQU32NMB6NgMSXZCJfYApO01dt+kfr",
-	"F/DZ0kv7VzF6+DIuwg7tLuPs9O0pkHSAfmdN7zGL+12DuDTSOVRd69Ba4+B1YfQC979Hk0m1RndK+7FG",
-	"dz5cvOzVmp+9Tp6lP8jMobnHPOqZt4pBk2EHb0TiIBcume+2ab7G+XgNqa19UBObi5s3qC7dnMQz6hJ7",
-	"Fw0M2oVWFtnjfS/S9/hrgdbRp0Qrh4r/FItFJhM2Cvv/trSK32vCaH1OyIyFey0ymQKTB5U73bG7tBJj",
-	"NHnWj78P2PSt6FSO1vKGG+SFdTBFkl3QFpgUo9Ehfgfjwd2nu+YS/6fB2eB48D/2a0++73+1+++MnmaY",
-	"+4W2ZXAKuchIXXkjBzKj2iTPZIYnEHuSYyA222CPFQ4Hd9HgpVazTCaP5ZQIGsCqXQp/wjKeDMhpNtzS",
-	"+CC4JRAZebdbwBtpnR08BScu5gjGCx2SsCbL2wes0wZTYOPPaz7z4i3t4iOWHWZg0zR8MvrZFEsLC/Im",
-	"bo7erZSSeqvdD7pQ6SNJfqsdzGj809D7VoMtkjkYtLowiSfxQus3wjyaq8m8UFfEgIwmIZwllOeDzKUj",
-	"GzP+5ttvvz0YfwPTW4dPrzhTnd7StnH8nSWo1UONRUOgQGQZwQAi4oMShZtrI3/Dx4onl9YSdNAGSusz",
-	"RWHovQRNBk9jLfzE8Wmglsk6hu/9i9g4Jfw6b6dij0N/LaTBlIz4HEUaoopffvllj6ZB5Wh5Pb6PGMtE",
-	"IbnnwmLbDYSXGhRZ/t2kNP17qXBiMtgISO+Y47ZYLLRxmP6IqRQX/MyjOP/SD9mjKaCy2auDn0rVWMWk",
-	"BaWdd5pYcRhyWgnQcofsgsOU9MaXtDXeY4Ly2qvYqmSDkeMtRIxeEDAwTnqPyF9/lirFmxYb+sDOKsCJ",
-	"BuRFPnsX/fuKIx8m9roLH8gfe1I/85ttl+J/6CXkQt1CKq2TKnGe9BpJFItMi7S54ZRewlxnqV3FqVss",
-	"gYx/wWSgIiD3MRibks7Bp6ZurvzWsz6nncgai6vGHm5FTgPodFjai8ZKHSHKw1qiNlyqhRS1xL1Ca1c0",
-	"n6r36em/MXFEH4dgrwk19Md8U5HWIKMCHl29CwCpucQmVuqwtQJPzREbcdR9zPIU1DP3r1aJTP6GDdDY",
-	"3bilPmqYhcf7lnvfRmlA2YOjI44sKmjbww+KNj8Hf/CZos4Wdp+JzOKqkTlTFo2HD97a0zCKSMEgGUz+",
-	"pXQxWqFtpigMEk/ID9FTtJzWXgsvDGROtc5QqAdvh1zchGhqRP+3Oby6d6+sBgcbObqiHGs3UGs9m1XG",
-	"sihWNeaXuXAgKlWBVKZddSkjiT5189kDinNLWZEcI49o445exDS7dJjb+/zTe730G/uuWpYwRtw+1tDr",
-	"pf2cFt5b9qCAn2sdJKIpWJ9iIgqLpGLSQBX0wlLYKjII7kwbSESOgMJkEgka9SvmQVvNvnnWa3WZVsn7",
-	"A9vK9OLFtw+ZgfnemmC8/XCz1ou/Ek54VnHyb2Z0Xi0XdrwW0EYOBOyu5DtGo62I6LrChdEJWrvqBeuv",
-	"e+T+B3uwNqdWRddRuxXJ9O3Yf6DIyCh0odPC6Cl+RTbSLvucWINh1TL11baL7KOlxIhdYhSwURhC7PGp",
-	"T437JKVF1x/Lb+uNS8jbXMjGVEdH6rXF2srWNGBEx9qscCvQ1setymJtMJQLz1HyYVrV/u3l+c+0oXoA",
-	"sc6KXPXP6H/jVL0qsgyWc/RmxxAAFZb/XhqtLkPelN6aYJa1genA6mQQDWgKMaUvnCmwh6eZ7Mscvpvf",
-	"WpmIDOhnIoHPY7BMt1gnjLMn/JWPyjhSpWfHbbOwnWHrBV5WJ9ADvqbologKRmyMxqNRr30QWbEmKNSz",
-	"WciTE9Ngx84pjlOYek5nWl2upAzHo/ttCrMxKgVbErAZ+L3XS3tWW/NVIFX73ROK1+ZEMjmp0g5tt8PG",
-	"rDd8YsQT9s+1ebetWAkHuQ7oAJUzEm1ErpH9BB8VPAka+CJn17+9VyatltgnnA8MuDnw/UGbvD8Q8ZGa",
-	"noHgvc4cIK10NWKXpL+kVBacXhMa9ysqJ5mqgNS/akcE5teB6VfWJ6giGH8DP8rvYXoLAaOzHle8mkol",
-	"ON3dkfRKfN4mZRROavjnNjknkKG1PjUVN0Fr3NpAG880RveG/D0mMpOo3FfWM5yeOwGtslsQkIkpZt2M",
-	"/+Pin9W4YiUHWVvfRu4AQ9abBRTOqQGvyb3V2qKCdrQIffJgpcu4MkUusswjPa+aQTOfNLjxiv2AxECD",
-	"9g37sXFesBry3DYjnkQopR2YQoHq88B9prLcsRbKdOiYpHUY5HsMH8efetMG/um+APTj+FPDFG6Rmnks",
-	"SvHsOa+wYs+m8UpKuqdmUkk7x7Q0UpzXYsuVieTKdtnlE97deUmEYInhVTbRg+bwunaYNHrx7fhou2Dp",
-	"EbHgHyeG3oRiPfkoOvjC6f+T+bztshBdFnQYHgUt6VPPcJzb70UDBWzPLwuDtg8wFz6tXqOAo4PRlppk",
-	"rGsUm7Q41Hc+2PSZqXDIlRJ9CpeJLSY+vBg9Pz4cHY8PhkfbT/10EvWc67KhQ/4Gsb0STvSLzmGGOTpz",
-	"S75ukfUkJas6mO4EP6IzVU2FRQEZXmN2Arm4Jcyv8FI4eY0reYbhUZOJuqDgpiLdR0REep8LPLVWXipf",
-	"+lMDqE35/DU6Vdb7dF9xlbenOzh81k9wDwCqiW/UC/VFBrAwInEyQYhfxRHE7+l/3sYUMsbv4pNG3LgQ",
-	"5grbMGPwagUIjbaIEimY7BBC3gY9/hHmksJeWKBJULXLRJ6P7gE296FBLrPqY/X+/J61Ht3L+jUrr0Xh",
-	"1lfoleV2tPAPFy9DcvRfbfD7ZSbmD8w+s3VomYpWQR7zvKHpUUgo1Pu5rab3mI8ztShcX/orZBSchsSg",
-	"cDgMNXByBhaVizh0vVTaYBoxQrGaa68KdaX0UvnMkx36urvSdNDIiRK2yhsYkZXZkp346PlwxJktJ65Q",
-	"gbBw9Hx3CB7P2yrnQCDJoa+b22DTHm6amtbjiS3Fk+zyP2Dn/sk7cnMBLGxR//rh4uWGEte/1EZeu4c3",
-	"7N17dmt/zSY5fC4S4qM6rrzbgNTWBctclEfBVWOKh6M6hTc9b/nw/k0ZiNADTG2VSW2b5blzi+P9/Uwn",
-	"Iptr646fj56P9sVC7l+P90uWpsKJ/f9Fs3x3OClGo4NvqvPj78ajpvALI7fJti4MXkvdF6I1SC8fekry",
-	"x09Cvq9K2j4D38SPPWFPoPPsVQ8/XnPKpCrPKDMXMi1P4fiMLuIC6BWv/7HcVdc4Pxg0Q7NuhmdTuF1C",
-	"Z9a1huxqPrSWsGFPvZF95/p+iWGGciWETevFdvfXI0Vw72LLeburIDuOSWGkuz3ngiqfEeACqtOi71CL",
-	"DEXQ5SpHmWjlo7sUTt+d+bIyCzvx3p5YyD3/kWDs6buzzxc//Z/Xb88Jz05U64E9ik/j3SH8Esx2Y9Yw",
-	"Y6NiR1rQC1TejvtasMFxILw2KrSTfLmUVDNdVnEJn2NqVwZzeRjkQionpEJDClCYLExij/f3L6WbF9Nh",
-	"ovP95pjWh0GnMuucVNlGfAom0Sdi8GahjbOAGSbOyGSvVIoq5Drms6aAnxZoQggGO3Vl/0SxB46gdAWR",
-	"r0OtQXsElVOIgMGEf2J3OFET9U64uY3qc7myksNXO4OdiwWRy4dD2lZC10ZeSiUyePVvoS41vH99fsFC",
-	"kQnrOUhnJ8pncS1cIS5gqc0Vt1/4TbEQbg6FStFAHKwaI7ZEKK34YIrBtgBnhMzIm8T7cSPpSuMnqnTu",
-	"3qWzVpCeaNhRGgym0mDiInj30/kFcB9Niqlf+Ndf87mEHX79daCIjwp8p9D/Pv/pLfjdUZIxL3Kh9gyK",
-	"lOxndXw6BD8NxbiFC1g1mqiV405LNj4cFloQaQqCm1dAiZzWVpVMw1sNkpB0BHO95OaQqgI7gkt5TdKY",
-	"qPjo5iY+AQH8B+QoFNEdtoVv4tnh+tlwnEhqORUWYYr0vlQv1a5H2/E+V0T8FoPlQ2Ad2FM1Ltmvv2YF",
-	"EEmCC7JfwlZ9SLAT94Em2ubN75/57/82ogfi3cgLjnhSCnDG8a4mlbKYaJXa+iQkl4nR5bdEyRUu3G5Z",
-	"qnIRe8jn0WA4O5wowmr+pEbm3sVSsFADwxblcQS5TJW8nLvdIZw2a0a66JGh40QVKhyNYLOFakXu4RRd",
-	"KOBOjd9YxGcKRHjQ+ymfskWV6BRTiP8WT5Qwxsvalks77mUpeJZWDV3CQhzYPIRahMw2g64wClOOm9aG",
-	"tl76p0mCljfHL+XpdG1zGzaZh9XmPuLGEiSrbNjkVPW9E7V9VfCOt0EitbyXlysUBD3d9dgelPYvn6gG",
-	"XXwe409BaycxUaeZ1cFMRKALZ2Ua2hAb9voY4r+/voB9GiUWcngr8iyGHf+YToocFamffyjViY0naud8",
-	"KS4v0cCHswhmRZbdkr5kUuGu32X8MFl1mdgYdt4ZMtdzLCw4wrEep4Wmu0wmqCw23NOPZxcdT0Tkhdp4",
-	"bS73wyC7T89yEOWyjmc7fXfGkMbY0KQ1HA1HHLH6tQ6OB4fD0fCQQAl5BiKhF3PSD5fYA3l8N4/1YMd7",
-	"k4UgX+HQVgEBxIy8fIg+x0aZw2rsEE1UTOgs3o9LdBZ7azS1Oiscwof3b7yHYTvKlly7OZrOVtwJMNvb",
-	"vYmKa2QXszG2YfjWkBROfbTU6aeYqLLh9FkcAd6Q4fSPjsPpIOYLdxt6ACJYzmUyZ9dT/hIf8A5u9N9M",
-	"VL2Uup21dCDSnVQJk47vIX6FDItXsGp7nqWD4wFh1yaOj1oNvh/70Wf9yP5qJ9dddO+QTnPsFmNW+oy3",
-	"GFH1zW3xbNWDusWzHDxv+Ry3H959WukgOxiNHtZNEIJuHz370PiJAtw6YH2ikLOKXz628mg+eSZTznfU",
-	"CbIyK9ZKc3Fui3NVz0dVjunoqJUZWpetaeZhfJhI3G8GoivR49adF6vpk54OjGYCpZsGuYsGz7zg+15T",
-	"Kch+o7+Qh4zvH9LqEOJBz+4f1OxTawaBJDpS72YE+PETsdEWeS7MbTAa5coo1BKXtpGqYrzJrF3ovsDY",
-	"x0ON8OaxSeHXBJzDMSWBOEsxXzpR2pB739OzPSPUZdlELi0Dssqc+xsBoMpRM56oQox4p9alqMaEu7FP",
-	"PFc1xAorg/wiHsKPVcckhxG1rSa8zu05bi5c2aPTfGZ8FPfZ55ecNm9b6NBR9r1Obx9mSDo78s/dio/Y",
-	"a/5g4a6dznCmwLuOUR1/IS/+I9bpESxZ1/wVNDJsqXZD3RudrDmlbeVUl43RdTKy1wmM9+9to/vzzN2L",
-	"+wdVpUU0YHx4/4Cq3ZQHHG1DVk/X4Kpl3WhW/V6Hsu15vWW9i/qF4rNK6/G5z3UEe1e5KN8Ea0PFnQfw",
-	"UjW/5rJPTqsEOC81ZxAsvDz/OZoosmMRvH3lUycG/vnm/J9D/s2bOLLh4Vey49YZJEt83M4h5phrQuAa",
-	"vXW8NHoZkgXtOMHfkHGq+D2cW5pqzb29wlrMpxn3gfAtM2VuiLwKZ6a4xpobISbKd/7u1BWVMI5Gz55H",
-	"R98eRWzZKZYDO0d0Jx7nC/+pLMr0GR2yOVIVCFrBrDAUf0wUP2d3T7hokVt8655fNveHMSy0VL4fSocA",
-	"w/MlBIR2CO/aOD6ZY3JFHi6sTqhbriMt10hvmwmZFfRbuE1GOBBTDsccl58rhUnIB2rOsBUq4ftUZjLD",
-	"ifJ3kmRaX9HCyAKUh6Rtv/SaVe3/Rw7NyKETDGOQJClrSEhgZrF5I1HL0vrSt77LK/zOXnPLhh9W9Z7y",
-	"J/Z40UCl4Y+bzN40sv+Vof7C4OSvBPNr1nz56dVd1Fr3tUqHeoHqJs/C3tzTs5lMsEwJDe2Cc1a06/Ns",
-	"yP/l9p6KpnsLtVdeebMXZNc6UP59MpDphPg7aXBhMjgur8WIJjUD+es+FvJjzPIJ83xSCWtSSWtCwpmw",
-	"dCa1jCdByJOmMPk9ryaDu/ooZs1lTw5v3D4paLtNKG1cUhTV5xv+dKM63LA6ierjjOb71ZgmGEd9a42O",
-	"jqKwpOejiIl/NVEH6wYcDY/+FfkB31QD7llXLxwjc8ouUigQzolknofSqQYuK68HeCXtQlvZD9HievgJ",
-	"T0s24bvJwCdPG1rAGdSh/xpvnP88Gfi6iLiJFFYfiutcd5X48ligbaDWUFLW7W5xt8KfBgofhvEeGAB7",
-	"79eJ8h+O2MqK9s++VJuhW3/U/N6nxOtSb6nKpg1GZ8JH1C/Pfw44IvIt2px79blNo5dR6PG0GBDBpNGI",
-	"RFPSHM4IZf2RzBDOZgwz2m1GUdVmJOsuo6o3xvc6grQTRW7u4MCnWOvO777u45Pm2sqDHgYpruoJgURQ",
-	"9H9DX+Uc51cdAeJSSLW+gRne0/qWfIy5NrT37ZB8IjZRPpzyh0eLBQpj+xqFIw9oQ/MxMYCTdf6grGoh",
-	"tSvJXN9zG+6F+7XQjhMYU5GGdrvdJkKAH0O7QoM3Id/QZGs+hIul5nOQpDCGuFUyx5adi17JwslyoWzk",
-	"z3M5Y36JrpHH+EmBLfgYyCtJ490pEib0ixXhwK6WQ5377kONZWe772f4klRGo4Og2TbQc6dBea9Aqwj/",
-	"8Iui8dU7HbbKTzww6du4CazsJw11Xr6nc/xt8zqwB3RThuZJ7nskq7aGk6u99wedFnfua2/38Y07bei+",
-	"c7zscm61fT+JAPiGhA0umPsgq7f+9dKw1cVbdSLjEdcMbdnbtNpD83G8fQJ8pUOrh+XtHkFI5WxGgWt1",
-	"04D/4auoachKcnfIknFudqLiNpnxrjfCytupytKs3OUjLZk0Fe7C/JOzPNHg2cHBI2W3dQvvn2YRVvb0",
-	"1irS7Hju0Y9znWOogTG4ebUVlFjBA8OHJdROQzqoMVWNihpIqIHbvDZtQGz+Aa+bG+DaaQlZ7CKT7Fmr",
-	"FmKpnK779VKgCRoXJ8Kpaui0TFE5OZNcOjhRbexSme7dUB1Vdcxy4UOjZzYKl80Krp0awkv/+lzcgq82",
-	"4Z1HQC+gSUYyJZLIbk/AVtfPBtjpEZfBRSYStCA9WDPofJEbwSIxw/JV/kbckKNOCyOm2S0BqXfaukuD",
-	"5//3jU9IEdRE3jhMnBNXPs3lu2s95jDINxRApi3aiQoKNARvosp7dUtDkYb6l1xf09+cFhNVGQsXdPEl",
-	"qtUFyAfPYL7bh14aTeMboUteZE4uhHH7BPh8VSDfiJLoNNx0XDWGh2EXIfvQsBk6cej2SixfRc53D7XY",
-	"VY/7H4FSWr3lo/VgYrXBctzABN0L0Z4QqrXvtlsDFKq7Ib1+/sko4b/k9IKPdTm06Lk34REW1uvH+sOM",
-	"NxyweM9mTMHViaXNRZV689fwIT4VXmOOYWd//x1dq9G6k9Fed3HbV3alqPvhFxK39+WmC4rvaR7ZSGXl",
-	"H9beodB/933j7qRt6Lz/9oUvL4oJPet113m/5emBvD3mKDR5P6XhaWnSGrtTyaW+PvgvGpw8MD/2C9e0",
-	"1Rdn9F5L0Kjq5BsKHmIjfpfp3XrT8FNdOT+9pS1JmEqmrdoLAT7jytDHY+P2sUzHNmw87Oq795cI+Mqu",
-	"moTy7nsCYo1/NmGzEbj/Spwv3lCNc5y9w21PcVSRZd1jHP/tf7wioixm+K/ZVu8ZXF8/rkTA3lcXUM7A",
-	"SVSKWcIW4owmQ2+fufUXiVhXp07XdzetLTYNfVZfoK/NUsNWhWTnSoh12rd6w8P6ax36DhwfqqncJdZ3",
-	"cXaWlUwrywQfrHiPqd+7rgWxokM26M+cbzX8ba3acJ0yLOcyRNghzebT6PIaT0C6upzD6SKZt/pReq1s",
-	"uErxS7Wjii701fY2Jbx73Q36K8sLyYgGV69R0QN852ODrXVDRGCsb7q5l6+h86Fq3/HnKj5pQPvTk030",
-	"+KaDXF7yP40TQXw0Oox9Yn8p1zD6PYpUEr1/NV6/50taXejV4C1xNDp8ZHatYh7fF0UzHzeKYMDgrLDe",
-	"dD/Bv1oQ3nBSX7DJ7SrL+e2qrlTMv0dZeGMTRFqHMgKAavWnNNrhOPm6syTcUzepgHAQ++YVSESW8XWc",
-	"vr9kv6eQ5Y1ORAYpXmOmF7mPr/ilO3EurvgkKd5tdah06sg5rRhW2FlFdclMOEU9Dv+0k78xIgoppWts",
-	"NE4OO1EUhN7L7rGpLXJO8jAardGnnlXBqW1MF5Bnd6J3aPbqo/HqIqM2FbaPfaVZKBubGnJvTtEQ/N2n",
-	"u/8XAAD//w==",
+	"7H2Lb9s41u+/QvheoMl8imMncR8JFheZtrPbe9tOvyadWWw1qGiJtrmRSC9JJfEM8r9fnHOot/zIY2YH",
+	"i2+xmDq2RJGHh+d9fvptEOtsqZVQzg5OfxssueGZcMLgX69zY7WBT4mwsZFLJ7UanA7OWaTErfsW4+8R",
+	"04ZFSyOupc5t9eWMccUEN6kUhhlhl1pZccq4sjfCWOYWgi35XDAj5wvH+MwJE6o9bdhUzLQR+8wtuCtv",
+	"fGbx6oAttZUwD5Gw6YpZbRy7EitmuFsIA/co+F7PZla4IftiBZMuVDfSLfCRlmeCzWQKa2RcJSzSJhFG",
+	"qnl0xpR2DK+M4FnRMFSDYCBuebZMBaz775+X059/+jX56w8uPj///tV/nxwUvwYDCaT5Vy7MahAMFM/g",
+	"DiLGIBjYeCEyDqTM+O17oeZuMTg9Gb16HgzcagmXWgeTGNzdBYMfpOLppcyEdTxbdun/o0pXzIhYm8Qy",
+	"7lhJM+YW0jKprOPKsT2p4jS38lrsn/l1a5NZxi2LpJJO8vSbK54Ci+35lvaFRTOYUv17aRln0clo1KHS",
+	"0ejo5GD0/OB4dHl0fDp5dTp59Y815GmN2qBTlyzvaHb3IwzNfx1dhuzzD6/Z8fHxq4BxZpc8FniZ4Akw",
+	"cHQZBThIqKbcCJZwJ86IjUSsVWJZxldsKlgqZo7p3LG9qFj+aHw5PjodTaIACM4V+9vlh/csgiFgwQep",
+	"jnkahUqqZe6YFSqx+0P2s3QLGIcrz8JMOqC1gRlJxSK491etRMT2EjHjeerYl8vX++s2YTS+HI1O8f/r",
+	"NqGz6Vu24Ud/XvrID0dLpAnSjMU6y/iBFSBUnEhYKq0LmODxgmm8hafpii2NmMlbOs3RQQQ8ymBYoRKp",
+	"5kP2AwxoT4E7kyhg0bVYyDgV3+iviiMDFtmlEPitTjRKMfxSx/CPSMU1h4fidws5c9+s405EQ3YphQ0V",
+	"7C9Pb/jKsqnRVwLFCD3TapQ9lilxLQzT18KkfAmLtFdyyYy+sUP2MU9TS/Io5dYxXiwBpEyoZtJYV19Y",
+	"a8MOypUE1QrX7FghsRob5blhcDqob2R3+z7xuehu3fhgyq1ISCKrPJsKM6zPb9w/E7i8fxbjYADShjvk",
+	"MHd8NAgGmVQyyzP80U9MKifmwpQzu5C/9szusz/SS2Fwhmfsmqe5sIxP9bVg49GIwfbFKc+WImFOw1fN",
+	"+Y/WL+CbhYf2r2J0/2VcCCOF3SbD3yqUMCBLDFdzUZdKAZx0+AVOzDNLYvuM+Vmd4k+eSZ5Z4rZyz383",
+	"Mf4kIpxos12QXzhu3BPRh05enUAbJeUTSclLL6e7a3t3/vEcp8Pgd5R3PTt22N2rGyOdEwotlIaOaHD6",
+	"4G1u9FIcfi9MKtWa1RRaZI0E+XL5uld2/EREfZf8gAbUFgWM2ydtsRVsT9zy2LGMu3ix35zztViM10y1",
+	"IQ17zajxaNSd7F0wKExHtGW/58ln8a9cWAd/xVo5ofAjXy5TGaNqOPynhVX8Vk0M1ue4TJEBrnkqE4bT",
+	"Y6WhvGf3YSXGaLCZv/42QAXYkiyZsBbF7iDLrQODgSvmZQYL89HoWPyFjQd3v9zVl/i/jZgNTgf/67Cy",
+	"0Q/pV3v4yehpKjJaaNs6z3gKRwLFuZ9mUCnmmUzFGYtoyhEDMluvlZUYDu6CwWutZqmMH0op7jkAWbvY",
+	"/BD3OByAWdYykdA4YTwFG2fFxK20zg6eghKXIDxo01ns12TJwLdOG5EwNAFwze9oewvt+IBl+xFQQQ2f",
+	"bP6okCU4PyDEQObBh2KnPmr3g85V8sApf9SOzeD+p5nvR81sHi/AZ9O5iWmKl1q/5+bBVI0XuboCAqQw",
+	"iHfwSPZnElXE+PmLFy+Oxs/ZdOXE0zPOVCcrODaoiYQFg7tnNlYYMA15moIxCJP4onjuFtrIX8VDtyeT",
+	"1oIBqQ0rpM9UcAPPBQN18DTSggaOzv1scVqn7Ht6EAqnGB9Hcioib+RfuTQiASG+EDzx8YKff/75AIYR",
+	"ysHyenQfEBYnJcBIy61oqgH/UCN4mv0lLET/QcIdDwcbFe4dUtzmy6U2TiQfRCL5JV7zIMq/plsOYAhW",
+	"yuz2zU/Fashi0mL4obB5PIVZBithsNwhqmA/JIZn4Gh8FrGQ18Ri7Z31Qg6PEBB6CYaBcZI0In79TapE",
+	"3DbI0Gfyts3cYABa5Bup6N9ainwY2+uu+QD6mKb6DZ9suzP+m75hGVcrlkjrpIodTb2yJPJlqnlSP3BK",
+	"37CFThPb9lZ2WAII/xynIRSY81+9sCnmOfilzput33rW57TjaW1x5b3HO02nZuh0SNprjRU8AjP3awma",
+	"5lK1SUFju1tz7W7NL+Xz9PSfInYDjEqJNHkLVkO/5z/lSWVklIZHl++8gVRfYt1W6pC1NJ7qd2y0o7YR",
+	"i2ZQjdy/WsVT+auoGY3dg1vwo2Yzf3nfcrcdlJopezSZoH9ZmrY99LBXcvnN64NvRt/Yhu0+46kVbSHz",
+	"TllhyHwgaQ+3YfTTCBCY+EuhYrQSth4EMwJoAnoIroLlNM6af6Cf5lTrVHB17+OQ8VvvU4/gf5ud7K1n",
+	"pe0cbKRoiznWHqDGejazjMWtaHPMzwvuGC9ZhSUy6bJL4Un0sRt5suPRqNwr2MfAh6w7fBHB6NKJzG7T",
+	"T5/1DR3su3JZ3Bi+eqig1zf2W5KTtuyxAn6qeBAmvRRg18Q8twJYTJrKWWc33JaegVdn2rCYZ6JMLfhY",
+	"QIcxj5ps9vykV+riXCWeD9FkplevXtxnBKR7Y4Dx7rebtVr8DXecSIUh4JnRWblctkdcAAfZT2C/FfUa",
+	"jXaaRFcVLo2OhbVtLVh93bPvv7MGa1KqvXUdtmvtTN+J/ZvgKQiFrum0NHoqnlmfreoe0xrBymXqq10X",
+	"2TeXwkbsTkYxFApDFpF9SlE7ClVb4fp9+V21cWHy1heyMdTR2fVKYu0ka2pmREfatKjl59ZHrVJibRCU",
+	"S6Io6DCtKv32+uInOFA9BrFO80z1j0i/YTJI5WnKbhaCxI4BA5RTOvPGaDX30XN4aizStGmYDqyOB8EA",
+	"huBT+MKZXPTQNJV9kcNPi5WVMU8Z/AxTwIyfKMIt1nHjLOWnyCtDTxWuHTfFwm6CrdfwsjpmPcbXVLgb",
+	"IRQboTAaYxi1Kx94mq9xCvVs5rMlQDS2ZxfgxymREKVTreatkOF4tF2mIBmDYmOLCWw2/D7rG/uukuZt",
+	"Q6rSu5guXsCUQUkVcmi3EzZGvsGcJA7YP9bm09aSEo5l2lsHQjkjhcUwOeoJTBg9iTXwKGXXf7xbg5ZL",
+	"7Nscyh/0Cewq3p8JbnMjMlgT4/O5EXNMP0rlNMXdp3l8JZztbhX98M0nd7uP+agzMN78AOxGJm4BRC6y",
+	"wXsvn5+MRhj35Czhq4A9H528LL+5EeKqycWTnQ6in+/OIpao9D3e1W/SiTRZa2PCb16H0DJjbkp2AtmC",
+	"3MS4vRIY4m0s6OsAk7CDACXdLzWOKwyL4vciR+svDQZlhra28zXnurOGZt5pe4KNVLlI2J6rwnvPbFAE",
+	"99Zl1Fpyp5kvKssbym1MuBOYzO07vd0s0i6pr91n3sp1bZx6WRSw29QfZdy1UtrdVFo3jdg6iyXXVsdh",
+	"vYDwrN8fpiCmxuIijBwx7lgqfFTd61LvU8EXV2KFeWdPdlGYVXsNOyBU9C2YAkozpdUB/o4apzg49Ghf",
+	"q9G2PXLl1ie+GwM8QIJUZ2sn0XHhOKVgykN6v9vgQN/zDpQK97wHTkqTGR/B4V1L3Ti0HWBj1rMazaZH",
+	"ISE/4JGc5wYjKshOtIUBFpEw6WyLVVAptc3DJqvw63lj0Scvh3VXN9H5NK2tj8xREplmXSCL2NQLHZri",
+	"M+s9bOsKA5PODLeUfqox4cl4ONlpCiBZ7zODlLtdnj/Z7ekZb0a6d71NNvMEO662xVAZJuNhCgFuYbEf",
+	"nih9HPYFw4sY5v9Bm6xfnlFcWs8YR88G7T2wwV0Vn5RgrYMJbZnTaxIB/buCKbUy/E6P2uPe1KzC8LBT",
+	"MpMuYOPn7IP8nk1XRTUGqqCSVlOpOCb3O+qllY1oTmXkq5Pw5+Z0zlgqrKVEXFQP0UUNDtlYxzPamuDo",
+	"cQhTKRQWnwDB4bozplW6YpylfCrSbn3Dw6K97ShqyyCtfM1apkT4HH9V76oNE9fgzFfcojx3NCb65KHZ",
+	"noPuCwJ4mlJci1jTc+aThnKJse+RBqnNfcN5rFVHtAO8q3p8N+ZKacdMrpjqizf0OYbFibWsSP6OYbeO",
+	"/f6esq/jX3qTJHR1X7j967huhu+QiHpoTIbIc1FGxnoODTEp8J6aSSXtQiSFkPK2mEpYyuOrPucM0/vd",
+	"cWELmQWCl7lTChH6xzWDwqNXL8aT3ULDD4h8/37b0Js+rQYfBUePHP7fmb3cLefSJUGH4IHnkj729MVr",
+	"/Vq07kKhvTZcb6JXMY/J0WhHTjLWNZ2+Xpu1rIba2SsD22HrwMeXo5enx6PT8dFw8u9w+IhyXTJ0pr9h",
+	"295wx/u3zolUZMKZFei6ZdqTgm14P80BPghnyjpiKzhLxbVIz4q6fiXm3Mlr0cqq7Gjt9qnAc2vl3Dev",
+	"VAbUpuqFNTxVd82aj7jKmsMdHZ/0T7jHAKomX6uR74uDsqXhsZOxYNGbKGDRZ/jPR+oF+hSd1aLkS26u",
+	"RNPMGLxpGUKjHWLi3qnsREucIPuHmzl62kthYqGaXvLL0RbDZps1WPqnbVIfLrasdbKV9GtWXm3FhmhR",
+	"0b4CC/9y+dqngv8RrQ383F/E/I65dpQODVHRKK/eHilssukW8fFOLXPX56oX7qVmsRHciaHv+5AzZoVy",
+	"AQbq50obkQRooViN/Qa5ulL6RvmY6ZB6TQrRAXeGilp/kJEMT4vc0F40eTkcYR7P8SuhGLds8nJ/yMie",
+	"t2WGBYwkJ/oCRg2Zdn/RVJceTywpnuSU/w4n9w8+kZsbylitn+xmTc/Xl8vXG5oV/lQHee0Z3inK33ta",
+	"+/uUQOFjSTQWJmFwdLhrMLVylrEFAZyr2hD3t+qUuO15ypfP7wtHBC7wXas+b9wUywvnlqeHh9gJuNDW",
+	"nb4cvRwd8qU8vB4fFiRNuOOH/wdG+ctxmI9GR8/Larm/jEf1zc+N3CW3XGvd7dGnQiXYIFq08c58jgGJ",
+	"Xmum1Ep4xadVVZdOte+798xunWzRVryRzsVFT0nr8ZPQutUVfV9617t6OwT3RQ5diqtHUZxq3HdPNtbt",
+	"8x630pP23ZueLXyLIamy2LeIDMmkyHdgxVeATZUtq+prIbWuxeKokWfckjlsh4i8a4JnucZuzWPS3ciK",
+	"To0lbpBp72Vf6JtI4EcoVgq+QUWMrnx74BZtJUYxbncVoEdFnBvpVhdYvk8RGSzXP8/7SqhAUPvjWcaI",
+	"Y63Iu07Y+ad31MRg2V50cMCX8oD+BDfi/NO7b5c//r+3Hy/AnwhV44KDmUxFVGuVro3qR6zVh8PBWQpF",
+	"epQ6DwanfuKVUAfhQMX5Us100TPAKcbX7EPDZgSWcakcl0oYYIDcpH4Qe3p4OJdukU+Hsc4O6/c0/hh0",
+	"+gAugNVtgDVXUlAgTNwutXGWiVTEzsj4oGCK0uU9reUsMUtJLjDbq7qJQ4UWUMAKVRxQ11PlNAWsVMoB",
+	"Q2OOrtgfhipUn7hb2KCqAivqhqm3jtkFX8J0UUxpW266NnKOtRJv/snVXLPPby8ucVNkjHzOpLOhoii6",
+	"ZVdCLNmNNlfY8k2HYsndguUqEYZFXlCjxRxzpRWWQaGzw5kzXKagzaPDqBb0hvsJ+AG4hEwq5ArgE832",
+	"lGZGJNKI2AXs048Xlww7TBOR0MK/+w6rYOzwu+/8jLAwhVpm/+/Fjx8ZnY5iGos84+rACJ6AfC2L9YaM",
+	"hmF8CvMgXyEIVau4zoLa8qVplvEkYRzbW5niGaytbNBjHzVDzICALfQNNqSX/X4Bm8tr2I1QRZPb2+iM",
+	"cYYfWCa4gnn7Y0HAAXvYreWL14Atp9yC0oHnJfpG7ZO3Ex1i/e2vEbNYcqg9ecr+Xfvdd8gAPI7FEuQX",
+	"tyWuQhcRAY1WOOb170/o+/8awQXRfuARO7QpreMZxhs0sFRZblNkojIZG118CzO5Eku3XxRGX0ZkcpM1",
+	"7ivVQgW2MmXKZEZWAzhrlWHemHkUsEwmSs4Xbn/IzusVyl3rHU33UOXKp6ZEHbahte++ZpMrhn3Bv+IW",
+	"v1OM+wtJj1HIXKhYJyJh0X9FoeLG0F7bYmmnvSRlRNISRAKMDU/mIau2EMlmhMuNEgn6rWtDC7T753Es",
+	"LB6On4tayErm1mQy3laJ+wDbmAVIZYMip+wmC9XuPWh7JIN4YvEs37Rm4Pl0n3wrpjQ9PFS1eWE+jGru",
+	"KiURqvPUai8mAqZzZ2XiDbCavD5l0V/fXrJDuIsv5XDFszRie3SZjvNMKGA/uijRsY1CtXdxw+dzYdiX",
+	"dwGb5WmKIDWpVGKfThleDFJdxjZie58MiOuFyC1z4EeQ6emLR1IZC2VFTT19eHfZ0UQwPd+Jqc380N9k",
+	"D+FadGJd2tFs55/eoUljrAeGGI6GI4wY0FoHp4Pj4Wh4DEYJaAaYQq8ZDT/M+4pwqHfckrFD2mTJQVc4",
+	"YUuHjEVomVGIZCFqRbVt3y0IFaIRRYclBlFE0mhqdZo7wb58fk8aBuUoSnKNYEHto7jnPQeSe6GKKssu",
+	"QmFs/e07m6zsnAz5TvduqArkhZMoYOIWBCddOi6Qk7KlW/mO04DdLGS8QNVT/BId4QmudXuHqlpKhetQ",
+	"KBDpzsqAVUf3AL18hMsfb8J+KnZGalWpwVL3czgrvjqwBQmFHN3GhCJ4pyJaSsXLRlDnI3UOAwX2h+zC",
+	"1wJjwQyPrxoe0l4vllOommBO+xuBplDc09/kYwXVZdJRf8nM6IxUSKgadXeEDoVeYTRkF6hDyz5tbKcu",
+	"g/sFOpWeUa2PkPPFVOcGtHzAlHahmq4q1XHqzRRu2QwxZIhpMpmmUiu3wKphbovv0QMkHY1WQ1E3HCpQ",
+	"9zcLmQqWaGwrJbNOOjKbS2IGrHt2YENXFbmr6FWoPCxW9WMNLKvGcmB20BV1oZzIBKeS8StSt7n16iFU",
+	"dB4LWC5Qxf6rYj+DHo4uZkEisVQo75LB6QC8rbpnGjSgzb72+0vVJYdtpIu7YOstHVSTHe5pocTscEeJ",
+	"K7LDtSVS0w7XYrhtx+sQpGeHaz1+3N0vLSyOo9Hofn3ZPqBHkTkKuz1R8KwRDNsSrKpiUU8UTepEh7bE",
+	"bkq//2sj/k9Bf5lgnLYK7BfR/EZ4HmPyGGN/OSpj45NJI6K9Lspcjx9T+AV2th7gaUVldu6Pb4d9e/rk",
+	"64Hfbvj2LhicEFP1PaZkvsMaCgzeMt5+SwPHAW862X5THU2kHjyBrYODU4+cfP0FyGjzLONm5UVXsbJB",
+	"MHB8bmshdvTTkLRL3RdQojhCLSzw0GTWW3A4fXkFOD/WrZagWrQBs/hAzw6oOJ3qnkGH80yUZhBBSrEy",
+	"t9bU2dFexUtBrVw9ooRZ2empRCn2X0VD9qHEtUH3u6lwEEQBK0Q9kkL9mvGkV0u8xnRfU094Nf+9Tlb3",
+	"E1KdE/nHHsUHnDVKiN41w4DO5OKuI7DHj6TFv0U6PYAk6yA6PEf6I9WEPXmv4zXVJY1c0E3t7ipa36s0",
+	"xodbwU7+OHH3avtNZUkk3DA+3n5DCQqEN0x2mVYPtktbsm4Uq3TWWQFOtV6y3gX9m0LR2PV+beEcobwr",
+	"VVQdpq5wfJvoddROtad0zdnaR9DQ1xc/BaECORawj28o5GjY399f/H2Iv5GIAxnufwU5bp0RIIlPm7H3",
+	"TGQaPFctSDrOjb6pweJW/jWhWZ4rfA7GZKdaX5FXYkU2TbFbH/NSRUwVtApGdLE4H9vVQ0X4THtVJTgb",
+	"B6OTl8HkxSRAyT4DP9AuhHBn5B9z+qsoJiefBmSOVLlgWrFZbsApCBVeZ/fPsNgagZgqZCYU98cRW2qp",
+	"CLVCe8ec6OIDKXbIPjX933gh4ivQcH51XK2w/r1YIzxtxmWamyoRyh3jUwxjOGwSVkrEPo6uMTKdq5hT",
+	"z1AqQkX4oanWV7AwkABFcUdTL71FVvsf/6Xuv3SCSMLvJDCrD+SJ1Io6pGVD0lLJbh/EIJ3sNViIdFuJ",
+	"EIR/ocYLBirxH25Te9vTtfhYx+fPZOZXpHl8VvguaKz7WiVDvRTqNkv92TzQs5mMRRFKHdolxnrh1Gfp",
+	"EP9FEIZyTlsbTFqPvD3we9cohPktHMgkBPqGNSqEg9MCvDAIKwLi130kxMuQ5CHSPCw3Kyx3K4TNCXF3",
+	"wmqPQ7/JYX0z8TlvwsFdlcJcAznqxK07BAZtgjkkNUDhoMoLUlawTApaHQdVGrD+fDWGAcZB31qDySTw",
+	"S3o5CnDyb0J1tO6GyXDyj4BueF7esGVdveYYiNMCV5s7x+NF5ks+a3ZZAeL2RtoCNL6rtaPq9jMcFmTC",
+	"X8IBJR1qXICZhyF9LW4d/R0OqJ4rqlsK7YuiKkdUBozJFmgKqDUzKfoNdkDA+8OMwvvZePd0gEn7dbz8",
+	"+1tsRSfON2oxQdOt32v+TKmkqkVFqqLZzDe7o8ny+uInb0cEBKSFOQvKCWBEl5B4rPAWQViDiygaQJ3h",
+	"ylIqc8jezdDMaIJBBCUYhKxiumVPH4W1mbShAjV3dESpiQqfqw8j6qy+tiJBikaKK3vZWMzB+7+FrzL0",
+	"88tOJj7nUq2HmWKfYX03mP5f69oTaA1mkkNF7hQlXZdLwY3tg3MKyKD1EFFAAAwEUoK5BPqxrSQIISN5",
+	"DPd/5dphAGPKEw+Ksl+3ENgH32ZVo42PN9TJmg3Z5Y3G/GGcGwPUKohjC3wZYjJfkZErSykFCmPPhavF",
+	"MX5UzOaYPiUmqT07EWAT0mK5T3RX+1DljPqsxgJ/jPqwHhPKqHU+1dudepDnCvS3RvPQ8aO88Tby3k7x",
+	"iXsGlGt4zQXqj69PJeSd8Ys6aPM9MG88xA2i04BUW0PJNkLaUQeIDNHHmmgr4w5YGOF7FVhUDXCuJ9kA",
+	"xLHboIIRraZ86p8vDFvCI1eBjAeAwe7Yk9nu/fs63j0A3uos7SF5s7eZJXI2A8e1xIOjH54FdUFWTHcP",
+	"JBnGZkMVNacZ7Qf1dFspaVqIq9KCSFP+vRV/cJQnGJwcHT1w73YGWvrDJELrTO/MInVcqh7+uNCZ8LVj",
+	"RmxebWlKtOyB4f0Cauc+HFQbqrKKapZQzW4jbtpgsdEFxJsbzLXzwmSxy1SiZi2hDxDlqewzThgMUIO3",
+	"Z+eqxtMyEcrJmcSS21A1bZdSdO/7qsKy0x8Lhmq9/oF/MQzHmsMhe02Pz/iKUZUWnjww9Lw1iZZMYUmk",
+	"qzN8/Y8v8yKzkywuI5Ypj4Vlkow1IxwVh4JZxGeieBS9vcbHqJPc8Gm6AkPqk7ZubsTFf7+ngBSYmgIP",
+	"Dk7O8SsKcxEqANkcRiD0CUu1FTZUnoGGjERU8Q6cQlAkvm4s09fwGcNivCz/wkJIhNwqX1Z0dMIW+33W",
+	"Sw3sYqPpkuWpk0tu3CEYfFRNi/BSsU78W4lKQAt/26WPPtRkho6dcAeFLV96znf3ldglNsfvYaU0MDFG",
+	"642JdmP4uGYTdGGrn9BUayKQrzEUSgR/4s8/2Er4D8leYFoXXYsevJcHSFjij/XJjPfosJBmMybHqt5C",
+	"5gqVkPir6RAKhVc2x7Bzvv8qXAMgohPRXgev/cy2miHu/9qY5rnc9BqZLU1vG2dZ6oe12C/9L1CqIdzu",
+	"Ms/tqDGPL7jxWBsVWka/5OkxeXvEkQeneErB0+CkNXKn3JfqJS9/UufknvGxn7EWtAL86YVTqRXeIbLK",
+	"fWTEbzK5Wy8afqw6TqYrOJJgU8mkUXvB/Ws60fQh27iZlunIho3Jrr63s8AEntm2SCjeUweGWO3lXZuF",
+	"wHbg0kcfqFoe5+B41yyOytO0m8ahb//tFRFFMcN/zLH6jMb19cNKBOy2uoBiBAyigs/ijxBGNNH0psgt",
+	"ASDVQTzXdwWuLXklrJzH8Gu91LBRfdmBslnHfW1kmvVwNH0Jx/tyKnZX9r3eKE0LohVlgvdmvIfU711X",
+	"G9HiIbuGf36ryHB3aLEJcD1PnRewxpSXqNCLTAkY6nSBc4zBHOxxwng/voQiXniUWfQJ6QWLPFSZVLkT",
+	"iCsrFFsJbuw+U0Ik9BybIWqbp9OQXZZYjQUWsm++hOuEpddz2YBNbBCq8cgGbDyxATvGT1nAJlnAxiP4",
+	"D3w6xk+LgB0tAna8CNjzRcDG8MeYYhYv6JVy1AtR4URaX5+Pq3A6jxfCFgUtRYdYlPHbb1gSYiO298LD",
+	"iotr7BsivZVpI/aH7HtPNOo85KFK+Iqg1XEw9D7TAhRRSONXbqWKBRu/ejE6GI0b+KNnDEYo9qIYCWhN",
+	"/WTN1/oGiBJdXs4d+6BxCuXl1DSxhwUm+ANfkcQ4OoaNO5qEaqFzY89Y1MTQrZppPIw1znx/yGqwuNhD",
+	"6oxwSOEORG6o6hi5UpFzj1GN7ZC5pyzKJL5/N+O3vkWEX88jxEKlPSyBP1uoqAGLUPD4u2C5UfE6m7zc",
+	"jAqwlKSoEzDjHvBQLOXButWiP6wL2MsLkkjLIvgpIsr3xS4q+8UDlO9gwfgzu96haZowv5c/s6UEZ80L",
+	"W3e+85EFQk2yvW69UNrmUytQyOz46ufyHbGIPjnTeSsDTzURFPbt99U8BHVfodCmgorBDr7kB5BTxbl3",
+	"2id6AzYeDhF5s+fNLn1zrATdulcaj0ZbUT63vOT48f5lC2h/UgO5ryyOSQkHhJjHL0clhjF8JCxh+IS4",
+	"vi9HHqn35aiO+oN3eohkupfge+ludKXhbu9T068VtnQ/oDTsnZ/iUXOKL14hflJ7ki9etSf54tVdy6Bf",
+	"/8TJP3wqkVD7OxD7HSj8dRj1Pejz6xCzH+E7eBG47l2HBYMXyqXs42yqk/8gx2LtyymKBXuaBGjdoGW2",
+	"wW5c4DuLfl1rGmJfKKPmPwLHwfQslV/Ia3HGpKvKgNFcavT/93rn/kVJjz32ZVRaX+3OT/7Z696P21qe",
+	"T2LVrPFroeACfKNTjaxVA7onLIEcbKWr7zQv4RKKNlNMeIGBh9PGVlBs8s7kHLVVwKLJ6DiigpAbuYbQ",
+	"nwVPJMz3z0brz/gKNud74/F0TkbHD8zKlsRDfGQY+bRWPM2MmOWWTuYTvJPYP+Gsen0WwgPcLFZtXimJ",
+	"v4VZ8Pyb6/W2nQ+8NfAAavAjmLTfuwEJWIECgI0dEVgAi3ma4su2qJ//sMcWeq9jnrJEXItULzOKy+ND",
+	"96KMX2EFUrTfQATo9CuiVvEr7KyiBFX14vkUy6ECj5AY+FTktagB1Qw71irzWDfdcjubZ5gcxChmFbXU",
+	"szKpYWvD+Yhld6BPwhxUJZUlcG9zFraPfIVYKIAkavteH6K28Xe/3P3/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

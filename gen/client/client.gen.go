@@ -48,6 +48,30 @@ func (e FinalizeResultStatus) Valid() bool {
 	}
 }
 
+// Defines values for SeriesFields.
+const (
+	Elevation SeriesFields = "elevation"
+	Odometer  SeriesFields = "odometer"
+	Soc       SeriesFields = "soc"
+	Speed     SeriesFields = "speed"
+)
+
+// Valid indicates whether the value is a known member of the SeriesFields enum.
+func (e SeriesFields) Valid() bool {
+	switch e {
+	case Elevation:
+		return true
+	case Odometer:
+		return true
+	case Soc:
+		return true
+	case Speed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ExportVehicleDataParamsExport.
 const (
 	Csv    ExportVehicleDataParamsExport = "csv"
@@ -204,6 +228,82 @@ type RowsInvalid struct {
 	RowsInvalid int64 `json:"rows_invalid"`
 }
 
+// Series A vehicle's measurements aggregated into time buckets.
+type Series struct {
+	// BucketSeconds Nominal bucket width in seconds (86400 for a day, 604800 for a week).
+	//
+	// Example: 5
+	BucketSeconds int64          `json:"bucket_seconds"`
+	Buckets       []SeriesBucket `json:"buckets"`
+
+	// Fields The fields each bucket carries, in the order asked for.
+	//
+	// Example: ["speed","soc"]
+	Fields []SeriesFields `json:"fields"`
+
+	// FinalTimestamp End of the range answered (the request's, or the vehicle's last timestamp).
+	//
+	// Example: 2024-06-01T00:59:59Z
+	FinalTimestamp time.Time `json:"final_timestamp"`
+
+	// InitialTimestamp Start of the range answered (the request's, or the vehicle's first timestamp).
+	//
+	// Example: 2024-06-01T00:00:00Z
+	InitialTimestamp time.Time `json:"initial_timestamp"`
+
+	// VehicleId Example: veh1
+	VehicleId string `json:"vehicle_id"`
+}
+
+// SeriesFields defines model for Series.Fields.
+type SeriesFields string
+
+// SeriesBucket One bucket that holds at least one record, with one key per requested field (null when the
+// field has no non-null value in the bucket).
+type SeriesBucket struct {
+	// Count Records in the bucket.
+	//
+	// Example: 5
+	Count int64 `json:"count"`
+
+	// Elevation A field's figures in one bucket, over its non-null values.
+	Elevation *SeriesStats `json:"elevation,omitempty"`
+
+	// Odometer A field's figures in one bucket, over its non-null values.
+	Odometer *SeriesStats `json:"odometer,omitempty"`
+
+	// Soc A field's figures in one bucket, over its non-null values.
+	Soc *SeriesStats `json:"soc,omitempty"`
+
+	// Speed A field's figures in one bucket, over its non-null values.
+	Speed *SeriesStats `json:"speed,omitempty"`
+
+	// Start Example: 2024-06-01T00:00:00Z
+	Start time.Time `json:"start"`
+}
+
+// SeriesStats A field's figures in one bucket, over its non-null values.
+type SeriesStats struct {
+	// Avg Example: 48.2
+	Avg float64 `json:"avg"`
+
+	// First The value of the bucket's earliest record that has one.
+	//
+	// Example: 41.5
+	First float64 `json:"first"`
+
+	// Last The value of the bucket's latest record that has one.
+	//
+	// Example: 55
+	Last float64 `json:"last"`
+
+	// Max Example: 55
+	Max float64 `json:"max"`
+
+	// Min Example: 41.5
+	Min float64 `json:"min"`
+}
+
 // UploadChunkForm One chunk of a CSV file and the upload it belongs to.
 type UploadChunkForm struct {
 	// Chunk The bytes of this chunk (at most the server's limit, 16 MiB by default).
@@ -358,11 +458,21 @@ type VehicleDataPage struct {
 	// Example: http://localhost:8080/api/v1/vehicle_data/?page=3&page_size=10
 	Next *string `json:"next"`
 
+	// NextCursor Send as `cursor` for the page after this one; null on the last page.
+	//
+	// Example: AXRpbWVzdGFtcAAB9Q4-example
+	NextCursor *string `json:"next_cursor"`
+
 	// Previous URL of the previous page, or null.
 	//
 	// Example: http://localhost:8080/api/v1/vehicle_data/?page=1&page_size=10
-	Previous *string       `json:"previous"`
-	Results  []VehicleData `json:"results"`
+	Previous *string `json:"previous"`
+
+	// PreviousCursor Send as `cursor` for the page before this one; null on the first page.
+	//
+	// Example: AnRpbWVzdGFtcAAB9Q4-example
+	PreviousCursor *string       `json:"previous_cursor"`
+	Results        []VehicleData `json:"results"`
 
 	// VehicleIDs Every distinct vehicle id in the store, sorted.
 	//
@@ -374,6 +484,9 @@ type VehicleDataPage struct {
 type VehicleList struct {
 	Results []Vehicle `json:"results"`
 }
+
+// Cursor defines model for Cursor.
+type Cursor = string
 
 // FinalTimestamp defines model for FinalTimestamp.
 type FinalTimestamp = string
@@ -389,6 +502,12 @@ type Page = int32
 
 // PageSize defines model for PageSize.
 type PageSize = int32
+
+// SeriesFinalTimestamp defines model for SeriesFinalTimestamp.
+type SeriesFinalTimestamp = string
+
+// SeriesInitialTimestamp defines model for SeriesInitialTimestamp.
+type SeriesInitialTimestamp = string
 
 // Timezone defines model for Timezone.
 type Timezone = string
@@ -423,7 +542,8 @@ type ListVehicleDataParams struct {
 	VehicleId *VehicleIdFilter `form:"vehicle_id,omitempty" json:"vehicle_id,omitempty"`
 
 	// InitialTimestamp Only records at or after this instant (inclusive). RFC 3339, a space instead of `T`, or a
-	// bare date; without an offset it is read in `timezone` (default UTC).
+	// bare date; the seconds may be left out (`2024-06-01T12:05`, as an HTML `datetime-local`
+	// input sends). Without an offset it is read in `timezone` (default UTC).
 	InitialTimestamp *InitialTimestamp `form:"initial_timestamp,omitempty" json:"initial_timestamp,omitempty"`
 
 	// FinalTimestamp Only records at or before this instant (inclusive); same forms as `initial_timestamp`.
@@ -444,6 +564,11 @@ type ListVehicleDataParams struct {
 
 	// PageSize Records per page; values above 100 are clamped to 100.
 	PageSize *PageSize `form:"page_size,omitempty" json:"page_size,omitempty"`
+
+	// Cursor A `next_cursor` or `previous_cursor` of an earlier response: answers the page right after
+	// (or before) that response's page, positioned by sort key rather than by offset. Use it
+	// with the same filters and `ordering`; not with `page`.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // ExportVehicleDataParams defines parameters for ExportVehicleData.
@@ -452,7 +577,8 @@ type ExportVehicleDataParams struct {
 	VehicleId *VehicleIdFilter `form:"vehicle_id,omitempty" json:"vehicle_id,omitempty"`
 
 	// InitialTimestamp Only records at or after this instant (inclusive). RFC 3339, a space instead of `T`, or a
-	// bare date; without an offset it is read in `timezone` (default UTC).
+	// bare date; the seconds may be left out (`2024-06-01T12:05`, as an HTML `datetime-local`
+	// input sends). Without an offset it is read in `timezone` (default UTC).
 	InitialTimestamp *InitialTimestamp `form:"initial_timestamp,omitempty" json:"initial_timestamp,omitempty"`
 
 	// FinalTimestamp Only records at or before this instant (inclusive); same forms as `initial_timestamp`.
@@ -482,6 +608,25 @@ type GetUploadStatusParams struct {
 
 	// FileName The upload's file name.
 	FileName string `form:"file_name" json:"file_name"`
+}
+
+// GetVehicleSeriesParams defines parameters for GetVehicleSeries.
+type GetVehicleSeriesParams struct {
+	// InitialTimestamp Start of the range (inclusive), in the list's forms; default: the vehicle's first timestamp.
+	InitialTimestamp *SeriesInitialTimestamp `form:"initial_timestamp,omitempty" json:"initial_timestamp,omitempty"`
+
+	// FinalTimestamp End of the range (inclusive), in the list's forms; default: the vehicle's last timestamp.
+	// `initial_timestamp` after `final_timestamp` is a `400`.
+	FinalTimestamp *SeriesFinalTimestamp `form:"final_timestamp,omitempty" json:"final_timestamp,omitempty"`
+
+	// Timezone IANA time zone for `initial_timestamp`/`final_timestamp` written without an offset.
+	Timezone *Timezone `form:"timezone,omitempty" json:"timezone,omitempty"`
+
+	// Fields Comma-separated subset of `speed`, `odometer`, `soc`, `elevation`; default all four.
+	Fields *string `form:"fields,omitempty" json:"fields,omitempty"`
+
+	// MaxPoints Most buckets to answer, 1..10000.
+	MaxPoints *int32 `form:"max_points,omitempty" json:"max_points,omitempty"`
 }
 
 // CreateVehicleDataJSONRequestBody defines body for CreateVehicleData for application/json ContentType.
@@ -574,6 +719,15 @@ type ClientInterface interface {
 	// `vehicleIDs` lists every distinct vehicle id in the store, sorted. A page past the last one
 	// is a `404`, except page 1 of an empty result, which is an empty `200`. A malformed
 	// parameter is a `400` naming it; unknown query parameters are ignored.
+	//
+	// **Cursor pagination.** Every response also carries `next_cursor` and `previous_cursor`
+	// (or null where there is no such page). Sending one back as `cursor` (with the same filters
+	// and `ordering`) answers the page right after, or right before, the page it came from, with
+	// the request's `page_size`. Such a page is found by the sort key of its neighbour row, not
+	// by an offset: it is as fast at the millionth row as at the first, and rows inserted
+	// meanwhile do not shift it. With `cursor`, `next`/`previous` carry `cursor` instead of
+	// `page`. `cursor` with `page` is a `400`; a cursor the server did not make, or used with
+	// other filters or another ordering, is a `400` naming `cursor`.
 	//
 	// Corresponds with GET /api/v1/vehicle_data/ (the `ListVehicleData` operationId).
 	ListVehicleData(ctx context.Context, params *ListVehicleDataParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -679,6 +833,22 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/vehicles/ (the `ListVehicles` operationId).
 	ListVehicles(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetVehicleSeries A vehicle's measurements in time buckets, for charts
+	//
+	// Aggregates one vehicle's records into buckets of time, so that a chart of any range (a
+	// minute or ten years) needs one small response. The bucket width is the smallest of 1s, 5s,
+	// 10s, 15s, 30s, 1m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 6h, 12h, 1d and 7d for which the buckets
+	// the range touches number at most `max_points` (7d when even that is more). Buckets under a
+	// day start at multiples of their width since 1970-01-01T00:00:00Z; day buckets start at
+	// midnight in `timezone`, week buckets at Monday midnight there (so a day may last 23 or 25
+	// hours; `bucket_seconds` is the nominal width). One bucket per stretch that holds at least
+	// one record, in time order, with one key per requested field: `min`, `max` and `avg` over
+	// the bucket's non-null values, `first` and `last` the values of the earliest and latest
+	// record that has one; a field with no non-null value in a bucket is `null` there.
+	//
+	// Corresponds with GET /api/v1/vehicles/{vehicle_id}/series/ (the `GetVehicleSeries` operationId).
+	GetVehicleSeries(ctx context.Context, vehicleId string, params *GetVehicleSeriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetHealth Liveness probe
 	//
 	// `200` while the process is alive; it does not touch the database.
@@ -701,6 +871,15 @@ type ClientInterface interface {
 // `vehicleIDs` lists every distinct vehicle id in the store, sorted. A page past the last one
 // is a `404`, except page 1 of an empty result, which is an empty `200`. A malformed
 // parameter is a `400` naming it; unknown query parameters are ignored.
+//
+// **Cursor pagination.** Every response also carries `next_cursor` and `previous_cursor`
+// (or null where there is no such page). Sending one back as `cursor` (with the same filters
+// and `ordering`) answers the page right after, or right before, the page it came from, with
+// the request's `page_size`. Such a page is found by the sort key of its neighbour row, not
+// by an offset: it is as fast at the millionth row as at the first, and rows inserted
+// meanwhile do not shift it. With `cursor`, `next`/`previous` carry `cursor` instead of
+// `page`. `cursor` with `page` is a `400`; a cursor the server did not make, or used with
+// other filters or another ordering, is a `400` naming `cursor`.
 //
 // Corresponds with GET /api/v1/vehicle_data/ (the `ListVehicleData` operationId).
 func (c *Client) ListVehicleData(ctx context.Context, params *ListVehicleDataParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -906,6 +1085,32 @@ func (c *Client) ListVehicles(ctx context.Context, reqEditors ...RequestEditorFn
 	return c.Client.Do(req)
 }
 
+// GetVehicleSeries A vehicle's measurements in time buckets, for charts
+//
+// Aggregates one vehicle's records into buckets of time, so that a chart of any range (a
+// minute or ten years) needs one small response. The bucket width is the smallest of 1s, 5s,
+// 10s, 15s, 30s, 1m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 6h, 12h, 1d and 7d for which the buckets
+// the range touches number at most `max_points` (7d when even that is more). Buckets under a
+// day start at multiples of their width since 1970-01-01T00:00:00Z; day buckets start at
+// midnight in `timezone`, week buckets at Monday midnight there (so a day may last 23 or 25
+// hours; `bucket_seconds` is the nominal width). One bucket per stretch that holds at least
+// one record, in time order, with one key per requested field: `min`, `max` and `avg` over
+// the bucket's non-null values, `first` and `last` the values of the earliest and latest
+// record that has one; a field with no non-null value in a bucket is `null` there.
+//
+// Corresponds with GET /api/v1/vehicles/{vehicle_id}/series/ (the `GetVehicleSeries` operationId).
+func (c *Client) GetVehicleSeries(ctx context.Context, vehicleId string, params *GetVehicleSeriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetVehicleSeriesRequest(c.Server, vehicleId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetHealth Liveness probe
 //
 // `200` while the process is alive; it does not touch the database.
@@ -1043,6 +1248,18 @@ func NewListVehicleDataRequest(server string, params *ListVehicleDataParams) (*h
 		if params.PageSize != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_size", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -1408,6 +1625,115 @@ func NewListVehiclesRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetVehicleSeriesRequest constructs an http.Request for the GetVehicleSeries method
+func NewGetVehicleSeriesRequest(server string, vehicleId string, params *GetVehicleSeriesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "vehicle_id", vehicleId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/vehicles/%s/series/", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.InitialTimestamp != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "initial_timestamp", *params.InitialTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FinalTimestamp != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "final_timestamp", *params.FinalTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Timezone != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "timezone", *params.Timezone, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Fields != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "fields", *params.Fields, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.MaxPoints != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "max_points", *params.MaxPoints, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetHealthRequest constructs an http.Request for the GetHealth method
 func NewGetHealthRequest(server string) (*http.Request, error) {
 	var err error
@@ -1513,6 +1839,15 @@ type ClientWithResponsesInterface interface {
 	// `vehicleIDs` lists every distinct vehicle id in the store, sorted. A page past the last one
 	// is a `404`, except page 1 of an empty result, which is an empty `200`. A malformed
 	// parameter is a `400` naming it; unknown query parameters are ignored.
+	//
+	// **Cursor pagination.** Every response also carries `next_cursor` and `previous_cursor`
+	// (or null where there is no such page). Sending one back as `cursor` (with the same filters
+	// and `ordering`) answers the page right after, or right before, the page it came from, with
+	// the request's `page_size`. Such a page is found by the sort key of its neighbour row, not
+	// by an offset: it is as fast at the millionth row as at the first, and rows inserted
+	// meanwhile do not shift it. With `cursor`, `next`/`previous` carry `cursor` instead of
+	// `page`. `cursor` with `page` is a `400`; a cursor the server did not make, or used with
+	// other filters or another ordering, is a `400` naming `cursor`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1627,6 +1962,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/vehicles/ (the `ListVehicles` operationId).
 	ListVehiclesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListVehiclesResponse, error)
+
+	// GetVehicleSeriesWithResponse A vehicle's measurements in time buckets, for charts
+	//
+	// Aggregates one vehicle's records into buckets of time, so that a chart of any range (a
+	// minute or ten years) needs one small response. The bucket width is the smallest of 1s, 5s,
+	// 10s, 15s, 30s, 1m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 6h, 12h, 1d and 7d for which the buckets
+	// the range touches number at most `max_points` (7d when even that is more). Buckets under a
+	// day start at multiples of their width since 1970-01-01T00:00:00Z; day buckets start at
+	// midnight in `timezone`, week buckets at Monday midnight there (so a day may last 23 or 25
+	// hours; `bucket_seconds` is the nominal width). One bucket per stretch that holds at least
+	// one record, in time order, with one key per requested field: `min`, `max` and `avg` over
+	// the bucket's non-null values, `first` and `last` the values of the earliest and latest
+	// record that has one; a field with no non-null value in a bucket is `null` there.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/vehicles/{vehicle_id}/series/ (the `GetVehicleSeries` operationId).
+	GetVehicleSeriesWithResponse(ctx context.Context, vehicleId string, params *GetVehicleSeriesParams, reqEditors ...RequestEditorFn) (*GetVehicleSeriesResponse, error)
 
 	// GetHealthWithResponse Liveness probe
 	//
@@ -2255,6 +2608,75 @@ func (r ListVehiclesResponse) ContentType() string {
 	return ""
 }
 
+// GetVehicleSeriesResponse401Headers the declared response headers of an HTTP 401 response for GetVehicleSeries
+type GetVehicleSeriesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type GetVehicleSeriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Series
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetVehicleSeriesResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetVehicleSeriesResponse) GetJSON200() *Series {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetVehicleSeriesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetVehicleSeriesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetVehicleSeriesResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetVehicleSeriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetVehicleSeriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetVehicleSeriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetVehicleSeriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetHealthResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2351,6 +2773,15 @@ func (r GetReadinessResponse) ContentType() string {
 // `vehicleIDs` lists every distinct vehicle id in the store, sorted. A page past the last one
 // is a `404`, except page 1 of an empty result, which is an empty `200`. A malformed
 // parameter is a `400` naming it; unknown query parameters are ignored.
+//
+// **Cursor pagination.** Every response also carries `next_cursor` and `previous_cursor`
+// (or null where there is no such page). Sending one back as `cursor` (with the same filters
+// and `ordering`) answers the page right after, or right before, the page it came from, with
+// the request's `page_size`. Such a page is found by the sort key of its neighbour row, not
+// by an offset: it is as fast at the millionth row as at the first, and rows inserted
+// meanwhile do not shift it. With `cursor`, `next`/`previous` carry `cursor` instead of
+// `page`. `cursor` with `page` is a `400`; a cursor the server did not make, or used with
+// other filters or another ordering, is a `400` naming `cursor`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -2524,6 +2955,30 @@ func (c *ClientWithResponses) ListVehiclesWithResponse(ctx context.Context, reqE
 		return nil, err
 	}
 	return ParseListVehiclesResponse(rsp)
+}
+
+// GetVehicleSeriesWithResponse A vehicle's measurements in time buckets, for charts
+//
+// Aggregates one vehicle's records into buckets of time, so that a chart of any range (a
+// minute or ten years) needs one small response. The bucket width is the smallest of 1s, 5s,
+// 10s, 15s, 30s, 1m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 6h, 12h, 1d and 7d for which the buckets
+// the range touches number at most `max_points` (7d when even that is more). Buckets under a
+// day start at multiples of their width since 1970-01-01T00:00:00Z; day buckets start at
+// midnight in `timezone`, week buckets at Monday midnight there (so a day may last 23 or 25
+// hours; `bucket_seconds` is the nominal width). One bucket per stretch that holds at least
+// one record, in time order, with one key per requested field: `min`, `max` and `avg` over
+// the bucket's non-null values, `first` and `last` the values of the earliest and latest
+// record that has one; a field with no non-null value in a bucket is `null` there.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/vehicles/{vehicle_id}/series/ (the `GetVehicleSeries` operationId).
+func (c *ClientWithResponses) GetVehicleSeriesWithResponse(ctx context.Context, vehicleId string, params *GetVehicleSeriesParams, reqEditors ...RequestEditorFn) (*GetVehicleSeriesResponse, error) {
+	rsp, err := c.GetVehicleSeries(ctx, vehicleId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetVehicleSeriesResponse(rsp)
 }
 
 // GetHealthWithResponse Liveness probe
@@ -3088,6 +3543,66 @@ func ParseListVehiclesResponse(rsp *http.Response) (*ListVehiclesResponse, error
 	switch {
 	case rsp.StatusCode == 401:
 		var headers ListVehiclesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetVehicleSeriesResponse parses an HTTP response from a GetVehicleSeriesWithResponse call
+func ParseGetVehicleSeriesResponse(rsp *http.Response) (*GetVehicleSeriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetVehicleSeriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Series
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetVehicleSeriesResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -19,6 +19,11 @@ type Record struct {
 	ShiftState *string
 }
 
+type ServerSecret struct {
+	Name  string
+	Value []byte
+}
+
 type Upload struct {
 	VehicleID   string
 	FileName    string

@@ -33,6 +33,24 @@ func (q *Queries) CountVehicleRecords(ctx context.Context, db DBTX, vehicleID st
 	return count, err
 }
 
+const getVehicle = `-- name: GetVehicle :one
+SELECT vehicle_id, record_count, first_timestamp, last_timestamp
+FROM vehicles
+WHERE vehicle_id = $1
+`
+
+func (q *Queries) GetVehicle(ctx context.Context, db DBTX, vehicleID string) (Vehicle, error) {
+	row := db.QueryRow(ctx, getVehicle, vehicleID)
+	var i Vehicle
+	err := row.Scan(
+		&i.VehicleID,
+		&i.RecordCount,
+		&i.FirstTimestamp,
+		&i.LastTimestamp,
+	)
+	return i, err
+}
+
 const listVehicleIDs = `-- name: ListVehicleIDs :many
 SELECT vehicle_id
 FROM vehicles

@@ -18,6 +18,15 @@ export interface paths {
          *     `vehicleIDs` lists every distinct vehicle id in the store, sorted. A page past the last one
          *     is a `404`, except page 1 of an empty result, which is an empty `200`. A malformed
          *     parameter is a `400` naming it; unknown query parameters are ignored.
+         *
+         *     **Cursor pagination.** Every response also carries `next_cursor` and `previous_cursor`
+         *     (or null where there is no such page). Sending one back as `cursor` (with the same filters
+         *     and `ordering`) answers the page right after, or right before, the page it came from, with
+         *     the request's `page_size`. Such a page is found by the sort key of its neighbour row, not
+         *     by an offset: it is as fast at the millionth row as at the first, and rows inserted
+         *     meanwhile do not shift it. With `cursor`, `next`/`previous` carry `cursor` instead of
+         *     `page`. `cursor` with `page` is a `400`; a cursor the server did not make, or used with
+         *     other filters or another ordering, is a `400` naming `cursor`.
          */
         get: operations["listVehicleData"];
         put?: never;
@@ -163,6 +172,35 @@ export interface paths {
          * @description Every vehicle with its record count and first and last timestamp, sorted by vehicle id.
          */
         get: operations["listVehicles"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vehicles/{vehicle_id}/series/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A vehicle's measurements in time buckets, for charts
+         * @description Aggregates one vehicle's records into buckets of time, so that a chart of any range (a
+         *     minute or ten years) needs one small response. The bucket width is the smallest of 1s, 5s,
+         *     10s, 15s, 30s, 1m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 6h, 12h, 1d and 7d for which the buckets
+         *     the range touches number at most `max_points` (7d when even that is more). Buckets under a
+         *     day start at multiples of their width since 1970-01-01T00:00:00Z; day buckets start at
+         *     midnight in `timezone`, week buckets at Monday midnight there (so a day may last 23 or 25
+         *     hours; `bucket_seconds` is the nominal width). One bucket per stretch that holds at least
+         *     one record, in time order, with one key per requested field: `min`, `max` and `avg` over
+         *     the bucket's non-null values, `first` and `last` the values of the earliest and latest
+         *     record that has one; a field with no non-null value in a bucket is `null` there.
+         */
+        get: operations["getVehicleSeries"];
         put?: never;
         post?: never;
         delete?: never;
@@ -317,6 +355,16 @@ export interface components {
              * @example http://localhost:8080/api/v1/vehicle_data/?page=1&page_size=10
              */
             previous: string | null;
+            /**
+             * @description Send as `cursor` for the page after this one; null on the last page.
+             * @example AXRpbWVzdGFtcAAB9Q4-example
+             */
+            next_cursor: string | null;
+            /**
+             * @description Send as `cursor` for the page before this one; null on the first page.
+             * @example AnRpbWVzdGFtcAAB9Q4-example
+             */
+            previous_cursor: string | null;
             results: components["schemas"]["VehicleData"][];
             /**
              * @description Every distinct vehicle id in the store, sorted.
@@ -351,6 +399,89 @@ export interface components {
         VehicleList: {
             results: components["schemas"]["Vehicle"][];
         };
+        /** @description A vehicle's measurements aggregated into time buckets. */
+        Series: {
+            /** @example veh1 */
+            vehicle_id: string;
+            /**
+             * Format: date-time
+             * @description Start of the range answered (the request's, or the vehicle's first timestamp).
+             * @example 2024-06-01T00:00:00Z
+             */
+            initial_timestamp: string;
+            /**
+             * Format: date-time
+             * @description End of the range answered (the request's, or the vehicle's last timestamp).
+             * @example 2024-06-01T00:59:59Z
+             */
+            final_timestamp: string;
+            /**
+             * Format: int64
+             * @description Nominal bucket width in seconds (86400 for a day, 604800 for a week).
+             * @example 5
+             */
+            bucket_seconds: number;
+            /**
+             * @description The fields each bucket carries, in the order asked for.
+             * @example [
+             *       "speed",
+             *       "soc"
+             *     ]
+             */
+            fields: ("speed" | "odometer" | "soc" | "elevation")[];
+            buckets: components["schemas"]["SeriesBucket"][];
+        };
+        /**
+         * @description One bucket that holds at least one record, with one key per requested field (null when the
+         *     field has no non-null value in the bucket).
+         */
+        SeriesBucket: {
+            /**
+             * Format: date-time
+             * @example 2024-06-01T00:00:00Z
+             */
+            start: string;
+            /**
+             * Format: int64
+             * @description Records in the bucket.
+             * @example 5
+             */
+            count: number;
+            speed?: components["schemas"]["SeriesStats"];
+            odometer?: components["schemas"]["SeriesStats"];
+            soc?: components["schemas"]["SeriesStats"];
+            elevation?: components["schemas"]["SeriesStats"];
+        };
+        /** @description A field's figures in one bucket, over its non-null values. */
+        SeriesStats: {
+            /**
+             * Format: double
+             * @example 41.5
+             */
+            min: number;
+            /**
+             * Format: double
+             * @example 55
+             */
+            max: number;
+            /**
+             * Format: double
+             * @example 48.2
+             */
+            avg: number;
+            /**
+             * Format: double
+             * @description The value of the bucket's earliest record that has one.
+             * @example 41.5
+             */
+            first: number;
+            /**
+             * Format: double
+             * @description The value of the bucket's latest record that has one.
+             * @example 55
+             */
+            last: number;
+        } | null;
         /** @description One chunk of a CSV file and the upload it belongs to. */
         UploadChunkForm: {
             /**
@@ -676,7 +807,8 @@ export interface components {
         VehicleIdFilter: string;
         /**
          * @description Only records at or after this instant (inclusive). RFC 3339, a space instead of `T`, or a
-         *     bare date; without an offset it is read in `timezone` (default UTC).
+         *     bare date; the seconds may be left out (`2024-06-01T12:05`, as an HTML `datetime-local`
+         *     input sends). Without an offset it is read in `timezone` (default UTC).
          * @example 2024-06-01T00:00:00Z
          */
         InitialTimestamp: string;
@@ -705,6 +837,24 @@ export interface components {
          */
         Page: number;
         /**
+         * @description A `next_cursor` or `previous_cursor` of an earlier response: answers the page right after
+         *     (or before) that response's page, positioned by sort key rather than by offset. Use it
+         *     with the same filters and `ordering`; not with `page`.
+         * @example AXRpbWVzdGFtcAAB9Q4-example
+         */
+        Cursor: string;
+        /**
+         * @description Start of the range (inclusive), in the list's forms; default: the vehicle's first timestamp.
+         * @example 2024-06-01T00:00
+         */
+        SeriesInitialTimestamp: string;
+        /**
+         * @description End of the range (inclusive), in the list's forms; default: the vehicle's last timestamp.
+         *     `initial_timestamp` after `final_timestamp` is a `400`.
+         * @example 2024-06-30T23:59
+         */
+        SeriesFinalTimestamp: string;
+        /**
          * @description Records per page; values above 100 are clamped to 100.
          * @example 10
          */
@@ -719,6 +869,9 @@ export type SchemaVehicleDataInput = components['schemas']['VehicleDataInput'];
 export type SchemaVehicleDataPage = components['schemas']['VehicleDataPage'];
 export type SchemaVehicle = components['schemas']['Vehicle'];
 export type SchemaVehicleList = components['schemas']['VehicleList'];
+export type SchemaSeries = components['schemas']['Series'];
+export type SchemaSeriesBucket = components['schemas']['SeriesBucket'];
+export type SchemaSeriesStats = components['schemas']['SeriesStats'];
 export type SchemaUploadChunkForm = components['schemas']['UploadChunkForm'];
 export type SchemaChunkReceived = components['schemas']['ChunkReceived'];
 export type SchemaUploadStatus = components['schemas']['UploadStatus'];
@@ -743,6 +896,9 @@ export type ParameterFinalTimestamp = components['parameters']['FinalTimestamp']
 export type ParameterTimezone = components['parameters']['Timezone'];
 export type ParameterOrdering = components['parameters']['Ordering'];
 export type ParameterPage = components['parameters']['Page'];
+export type ParameterCursor = components['parameters']['Cursor'];
+export type ParameterSeriesInitialTimestamp = components['parameters']['SeriesInitialTimestamp'];
+export type ParameterSeriesFinalTimestamp = components['parameters']['SeriesFinalTimestamp'];
 export type ParameterPageSize = components['parameters']['PageSize'];
 export type $defs = Record<string, never>;
 export interface operations {
@@ -756,7 +912,8 @@ export interface operations {
                 vehicle_id?: components["parameters"]["VehicleIdFilter"];
                 /**
                  * @description Only records at or after this instant (inclusive). RFC 3339, a space instead of `T`, or a
-                 *     bare date; without an offset it is read in `timezone` (default UTC).
+                 *     bare date; the seconds may be left out (`2024-06-01T12:05`, as an HTML `datetime-local`
+                 *     input sends). Without an offset it is read in `timezone` (default UTC).
                  * @example 2024-06-01T00:00:00Z
                  */
                 initial_timestamp?: components["parameters"]["InitialTimestamp"];
@@ -789,6 +946,13 @@ export interface operations {
                  * @example 10
                  */
                 page_size?: components["parameters"]["PageSize"];
+                /**
+                 * @description A `next_cursor` or `previous_cursor` of an earlier response: answers the page right after
+                 *     (or before) that response's page, positioned by sort key rather than by offset. Use it
+                 *     with the same filters and `ordering`; not with `page`.
+                 * @example AXRpbWVzdGFtcAAB9Q4-example
+                 */
+                cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
             path?: never;
@@ -807,6 +971,8 @@ export interface operations {
                      *       "count": 1520,
                      *       "next": "http://localhost:8080/api/v1/vehicle_data/?page=3&page_size=10",
                      *       "previous": "http://localhost:8080/api/v1/vehicle_data/?page=1&page_size=10",
+                     *       "next_cursor": "AXRpbWVzdGFtcAAB9Q4-example",
+                     *       "previous_cursor": "AnRpbWVzdGFtcAAB9Q4-example",
                      *       "results": [
                      *         {
                      *           "id": 1,
@@ -941,7 +1107,8 @@ export interface operations {
                 vehicle_id?: components["parameters"]["VehicleIdFilter"];
                 /**
                  * @description Only records at or after this instant (inclusive). RFC 3339, a space instead of `T`, or a
-                 *     bare date; without an offset it is read in `timezone` (default UTC).
+                 *     bare date; the seconds may be left out (`2024-06-01T12:05`, as an HTML `datetime-local`
+                 *     input sends). Without an offset it is read in `timezone` (default UTC).
                  * @example 2024-06-01T00:00:00Z
                  */
                 initial_timestamp?: components["parameters"]["InitialTimestamp"];
@@ -1236,6 +1403,106 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+        };
+    };
+    getVehicleSeries: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Start of the range (inclusive), in the list's forms; default: the vehicle's first timestamp.
+                 * @example 2024-06-01T00:00
+                 */
+                initial_timestamp?: components["parameters"]["SeriesInitialTimestamp"];
+                /**
+                 * @description End of the range (inclusive), in the list's forms; default: the vehicle's last timestamp.
+                 *     `initial_timestamp` after `final_timestamp` is a `400`.
+                 * @example 2024-06-30T23:59
+                 */
+                final_timestamp?: components["parameters"]["SeriesFinalTimestamp"];
+                /**
+                 * @description IANA time zone for `initial_timestamp`/`final_timestamp` written without an offset.
+                 * @example Europe/Berlin
+                 */
+                timezone?: components["parameters"]["Timezone"];
+                /**
+                 * @description Comma-separated subset of `speed`, `odometer`, `soc`, `elevation`; default all four.
+                 * @example speed,soc
+                 */
+                fields?: string;
+                /**
+                 * @description Most buckets to answer, 1..10000.
+                 * @example 1000
+                 */
+                max_points?: number;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The vehicle.
+                 * @example veh1
+                 */
+                vehicle_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The buckets that hold records, in time order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "vehicle_id": "veh1",
+                     *       "initial_timestamp": "2024-06-01T00:00:00Z",
+                     *       "final_timestamp": "2024-06-01T00:59:59Z",
+                     *       "bucket_seconds": 5,
+                     *       "fields": [
+                     *         "speed",
+                     *         "soc"
+                     *       ],
+                     *       "buckets": [
+                     *         {
+                     *           "start": "2024-06-01T00:00:00Z",
+                     *           "count": 5,
+                     *           "speed": {
+                     *             "min": 41.5,
+                     *             "max": 55,
+                     *             "avg": 48.2,
+                     *             "first": 41.5,
+                     *             "last": 55
+                     *           },
+                     *           "soc": {
+                     *             "min": 80,
+                     *             "max": 80,
+                     *             "avg": 80,
+                     *             "first": 80,
+                     *             "last": 80
+                     *           }
+                     *         },
+                     *         {
+                     *           "start": "2024-06-01T00:00:05Z",
+                     *           "count": 2,
+                     *           "speed": null,
+                     *           "soc": {
+                     *             "min": 79,
+                     *             "max": 80,
+                     *             "avg": 79.5,
+                     *             "first": 80,
+                     *             "last": 79
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Series"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
         };
     };
     getHealth: {

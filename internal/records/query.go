@@ -26,6 +26,12 @@ type FilterInput struct {
 
 // ParseFilter validates every filter parameter and reports each bad one.
 func ParseFilter(in FilterInput) (Filter, []apperr.FieldError) {
+	f, _, errs := parseFilter(in)
+	return f, errs
+}
+
+// parseFilter is ParseFilter that also returns the time zone (UTC by default).
+func parseFilter(in FilterInput) (Filter, *time.Location, []apperr.FieldError) {
 	var (
 		f    Filter
 		errs []apperr.FieldError
@@ -66,7 +72,7 @@ func ParseFilter(in FilterInput) (Filter, []apperr.FieldError) {
 			Message: fmt.Sprintf("must not be after final_timestamp (%s > %s)", f.From.UTC().Format(time.RFC3339Nano), f.To.UTC().Format(time.RFC3339Nano)),
 		})
 	}
-	return f, errs
+	return f, loc, errs
 }
 
 // OrderField is one term of an ORDER BY.
@@ -310,4 +316,108 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n]) + "…"
+}
+
+// withID returns o with its id tie-break written out (in the direction of the last term, as
+// orderBy renders it) and nothing after id, which is unique.
+func (o Order) withID() Order {
+	out := make(Order, 0, len(o)+1)
+	for _, f := range o {
+		out = append(out, f)
+		if f.Field == "id" {
+			return out
+		}
+	}
+	return append(out, OrderField{Field: "id", Desc: len(o) > 0 && o[len(o)-1].Desc})
+}
+
+// reversed flips every direction. Nulls follow, since PostgreSQL puts them last ascending and
+// first descending: the reversed order is exactly the original read backwards.
+func (o Order) reversed() Order {
+	out := make(Order, len(o))
+	for i, f := range o {
+		out[i] = OrderField{Field: f.Field, Desc: !f.Desc}
+	}
+	return out
+}
+
+// seekTerms renders "the rows after c under o" as disjoint conjunctions: for each field, the
+// rows equal to the cursor's row on the fields before it and after it on this one. Each term is
+// one contiguous range of an index on the ordering, so every term is an index scan that can
+// stop after the page; a disjunction PostgreSQL could not use as an index condition.
+func seekTerms(o Order, c Cursor, param func(any) string) []string {
+	o = o.withID()
+	var (
+		terms []string
+		equal []string
+	)
+	for i, f := range o {
+		col := orderColumns[f.Field]
+		var v any
+		if f.Field == "id" {
+			v = c.ID
+		} else {
+			v = c.Key[i]
+		}
+		prefix := strings.Join(equal, " AND ")
+		for _, after := range afterValue(col, v, f.Desc, nullable[f.Field], param) {
+			if prefix != "" {
+				after = prefix + " AND " + after
+			}
+			terms = append(terms, after)
+		}
+		switch {
+		case i == len(o)-1: // id: nothing follows
+		case v == nil:
+			equal = append(equal, col+" IS NULL")
+		default:
+			equal = append(equal, col+" = "+param(v))
+		}
+	}
+	return terms
+}
+
+// afterValue renders the conditions for "col sorts after v": ascending puts nulls last,
+// descending first, as PostgreSQL does by default.
+func afterValue(col string, v any, desc, canBeNull bool, param func(any) string) []string {
+	switch {
+	case v == nil && desc: // nulls come first: every non-null value is after
+		return []string{col + " IS NOT NULL"}
+	case v == nil: // nulls come last: nothing is after them
+		return nil
+	case desc:
+		return []string{col + " < " + param(v)}
+	case canBeNull:
+		return []string{col + " > " + param(v), col + " IS NULL"}
+	default:
+		return []string{col + " > " + param(v)}
+	}
+}
+
+// seekSQL is the page after (or, for a Before cursor, before) c: limit rows in travel order,
+// which for Before is o reversed; the caller turns them around.
+func seekSQL(f Filter, o Order, c Cursor, limit int64) (string, []any) {
+	w, args := f.where()
+	param := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	travel := o
+	if c.Before {
+		travel = o.reversed()
+	}
+	terms := seekTerms(travel, c, param)
+	if len(terms) == 0 {
+		return "", nil // nothing sorts after the cursor's row
+	}
+	lim := " LIMIT " + param(limit)
+	and := " WHERE "
+	if w != "" {
+		and = w + " AND "
+	}
+	if len(terms) == 1 {
+		return selectColumns + and + terms[0] + travel.orderBy() + lim, args
+	}
+	parts := make([]string, len(terms))
+	for i, t := range terms {
+		parts[i] = "(" + selectColumns + and + t + travel.orderBy() + lim + ")"
+	}
+	return "SELECT * FROM (" + strings.Join(parts, " UNION ALL ") + ") page" + travel.orderBy() + lim, args
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,6 +20,9 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	q    *db.Queries
+
+	codecMu sync.Mutex
+	codec   *CursorCodec // loaded from server_secrets on first use
 }
 
 // NewStore returns a Store over pool.
@@ -30,35 +35,55 @@ type ListResult struct {
 	Count      int64
 	Records    []Record
 	VehicleIDs []string
+	// Next and Previous are cursor tokens for the neighbouring pages; empty where there is none.
+	Next, Previous string
 }
 
 // ErrInvalidPage is returned for a page past the last one.
 var ErrInvalidPage = apperr.NotFound("Invalid page.")
 
 // List returns one page, the total count and every vehicle id, all from one snapshot so
-// that count and page agree.
-func (s *Store) List(ctx context.Context, f Filter, o Order, p Page) (ListResult, error) {
-	var res ListResult
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+// that count and page agree. With a cursor token the page is the one after (or before) the
+// token's row and p.Number is ignored; without one it is page p.Number. The result's Next
+// and Previous are tokens for the neighbouring pages.
+func (s *Store) List(ctx context.Context, f Filter, o Order, p Page, cursor string) (ListResult, error) {
+	var (
+		res ListResult
+		cur *Cursor
+	)
+	codec, err := s.cursors(ctx)
+	if err != nil {
+		return res, err
+	}
+	if cursor != "" {
+		c, err := codec.Decode(cursor, f, o)
+		if err != nil {
+			return res, apperr.InvalidField("cursor", "%v", err)
+		}
+		cur = &c
+	}
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
 		if res.Count, err = s.count(ctx, tx, f); err != nil {
 			return err
 		}
-		if p.Offset() >= res.Count && p.Number > 1 {
+		var next, prev *Cursor
+		switch {
+		case cur != nil:
+			next, prev, err = s.seekPage(ctx, tx, f, o, p, *cur, &res)
+		case p.Offset() >= res.Count && p.Number > 1:
 			return ErrInvalidPage
+		case res.Count > 0:
+			next, prev, err = s.offsetPage(ctx, tx, f, o, p, &res)
 		}
-		if res.Count > 0 {
-			sql, args := selectSQL(f, o)
-			args = append(args, p.Size, p.Offset())
-			sql += fmt.Sprintf(" LIMIT $%d OFFSET $%d", len(args)-1, len(args))
-			rows, err := tx.Query(ctx, sql, args...)
-			if err != nil {
-				return fmt.Errorf("list records: %w", err)
-			}
-			res.Records, err = pgx.CollectRows(rows, scanRecord)
-			if err != nil {
-				return fmt.Errorf("list records: %w", err)
-			}
+		if err != nil {
+			return err
+		}
+		if next != nil {
+			res.Next = codec.Encode(*next, f, o)
+		}
+		if prev != nil {
+			res.Previous = codec.Encode(*prev, f, o)
 		}
 		res.VehicleIDs, err = s.q.ListVehicleIDs(ctx, tx)
 		if err != nil {
@@ -67,6 +92,85 @@ func (s *Store) List(ctx context.Context, f Filter, o Order, p Page) (ListResult
 		return nil
 	})
 	return res, err
+}
+
+// cursors returns the codec, reading its key once: every replica shares it through the
+// database.
+func (s *Store) cursors(ctx context.Context) (*CursorCodec, error) {
+	s.codecMu.Lock()
+	defer s.codecMu.Unlock()
+	if s.codec == nil {
+		key, err := s.q.GetServerSecret(ctx, s.pool, "cursor")
+		if err != nil {
+			return nil, fmt.Errorf("read the cursor key: %w", err)
+		}
+		s.codec = NewCursorCodec(key)
+	}
+	return s.codec, nil
+}
+
+func (s *Store) offsetPage(ctx context.Context, tx pgx.Tx, f Filter, o Order, p Page, res *ListResult) (next, prev *Cursor, err error) {
+	sql, args := selectSQL(f, o)
+	args = append(args, p.Size, p.Offset())
+	sql += fmt.Sprintf(" LIMIT $%d OFFSET $%d", len(args)-1, len(args))
+	if res.Records, err = queryRecords(ctx, tx, sql, args); err != nil {
+		return nil, nil, err
+	}
+	n := len(res.Records)
+	if n == 0 {
+		return nil, nil, nil
+	}
+	if p.Offset()+int64(n) < res.Count {
+		c := CursorAt(&res.Records[n-1], o, false)
+		next = &c
+	}
+	if p.Number > 1 {
+		c := CursorAt(&res.Records[0], o, true)
+		prev = &c
+	}
+	return next, prev, nil
+}
+
+// seekPage reads one row more than the page in the direction of travel, to know whether
+// there is a page beyond; the way back is taken to exist, since the cursor came from there.
+func (s *Store) seekPage(ctx context.Context, tx pgx.Tx, f Filter, o Order, p Page, cur Cursor, res *ListResult) (next, prev *Cursor, err error) {
+	if sql, args := seekSQL(f, o, cur, p.Size+1); sql != "" {
+		if res.Records, err = queryRecords(ctx, tx, sql, args); err != nil {
+			return nil, nil, err
+		}
+	}
+	more := int64(len(res.Records)) > p.Size
+	if more {
+		res.Records = res.Records[:p.Size]
+	}
+	if cur.Before {
+		slices.Reverse(res.Records)
+	}
+	n := len(res.Records)
+	if n == 0 {
+		return nil, nil, nil
+	}
+	if more || cur.Before {
+		c := CursorAt(&res.Records[n-1], o, false)
+		next = &c
+	}
+	if more || !cur.Before {
+		c := CursorAt(&res.Records[0], o, true)
+		prev = &c
+	}
+	return next, prev, nil
+}
+
+func queryRecords(ctx context.Context, tx pgx.Tx, sql string, args []any) ([]Record, error) {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list records: %w", err)
+	}
+	recs, err := pgx.CollectRows(rows, scanRecord)
+	if err != nil {
+		return nil, fmt.Errorf("list records: %w", err)
+	}
+	return recs, nil
 }
 
 // Count returns the number of records matching f, scanning vehicle_data only where the

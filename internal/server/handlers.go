@@ -58,38 +58,70 @@ func (h *Handlers) ListVehicleData(ctx context.Context, req api.ListVehicleDataR
 	p := req.Params
 	f, o, errs := listParams(p.VehicleId, p.InitialTimestamp, p.FinalTimestamp, p.Timezone, p.Ordering)
 	page, perrs := records.ParsePage(p.Page, p.PageSize)
-	if errs = append(errs, perrs...); len(errs) > 0 {
+	errs = append(errs, perrs...)
+	cursor := deref(p.Cursor)
+	if cursor != "" && p.Page != nil {
+		errs = append(errs, apperr.FieldError{Field: "cursor", Message: "cannot be combined with page"})
+	}
+	if len(errs) > 0 {
 		return nil, invalidParams(errs)
 	}
-	res, err := h.records.List(ctx, f, o, page)
+	res, err := h.records.List(ctx, f, o, page, cursor)
 	if err != nil {
 		return nil, err
 	}
 	out := api.ListVehicleData200JSONResponse{
-		Count:      res.Count,
-		Results:    toAPIRecords(res.Records),
-		VehicleIDs: res.VehicleIDs,
+		Count:          res.Count,
+		Results:        toAPIRecords(res.Records),
+		VehicleIDs:     res.VehicleIDs,
+		NextCursor:     optional(res.Next),
+		PreviousCursor: optional(res.Previous),
 	}
 	if out.VehicleIDs == nil {
 		out.VehicleIDs = []string{}
 	}
 	u := requestURL(ctx)
-	if page.Offset()+page.Size < res.Count {
-		out.Next = pageURL(u, page.Number+1)
-	}
-	if page.Number > 1 {
-		out.Previous = pageURL(u, page.Number-1)
+	switch {
+	case cursor != "": // a cursor page links to its neighbours by cursor
+		out.Next = cursorURL(u, res.Next)
+		out.Previous = cursorURL(u, res.Previous)
+	default:
+		if page.Offset()+page.Size < res.Count {
+			out.Next = pageURL(u, page.Number+1)
+		}
+		if page.Number > 1 {
+			out.Previous = pageURL(u, page.Number-1)
+		}
 	}
 	return out, nil
 }
 
 // pageURL is the request's URL with another page number; every other parameter is kept.
 func pageURL(u *url.URL, page int64) *string {
+	return withQuery(u, "page", strconv.FormatInt(page, 10))
+}
+
+// cursorURL is the request's URL with another cursor, or nil without one.
+func cursorURL(u *url.URL, cursor string) *string {
+	if cursor == "" {
+		return nil
+	}
+	return withQuery(u, "cursor", cursor)
+}
+
+func withQuery(u *url.URL, key, value string) *string {
 	next := *u
 	q := next.Query()
-	q.Set("page", strconv.FormatInt(page, 10))
+	q.Set(key, value)
 	next.RawQuery = q.Encode()
 	s := next.String()
+	return &s
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
 	return &s
 }
 

@@ -1,0 +1,4 @@
+-- name: GetServerSecret :one
+SELECT value
+FROM server_secrets
+WHERE name = @name;
