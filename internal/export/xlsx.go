@@ -199,9 +199,6 @@ func (e *XLSXEncoder) Write(r *records.Record) error {
 	return nil
 }
 
-// Flush does nothing: a workbook is a zip archive written whole by End.
-func (e *XLSXEncoder) Flush() error { return e.err }
-
 // End finishes the last sheet, writes the workbook and removes excelize's
 // temporary files.
 func (e *XLSXEncoder) End() error {

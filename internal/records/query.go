@@ -128,19 +128,6 @@ func ParseOrdering(s string) (Order, error) {
 	return o, nil
 }
 
-// String renders the ordering in its query-parameter form.
-func (o Order) String() string {
-	parts := make([]string, len(o))
-	for i, f := range o {
-		if f.Desc {
-			parts[i] = "-" + f.Field
-		} else {
-			parts[i] = f.Field
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
 // orderBy renders the ORDER BY clause from whitelisted columns only, ending with the id
 // tie-break (in the direction of the last term, so a descending list stays descending).
 func (o Order) orderBy() string {

@@ -68,7 +68,10 @@ func (r *exportResponse) VisitExportVehicleDataResponse(w http.ResponseWriter) e
 	if r.format == export.XLSX {
 		enc = export.NewXLSX(lw, export.XLSXOptions{MaxRows: int(r.h.xlsxRowLimit)})
 	} else {
-		enc = export.New(r.format, lw)
+		var err error
+		if enc, err = export.New(r.format, lw); err != nil {
+			return err // ParseFormat let only known formats through
+		}
 	}
 	defer enc.Close()
 
