@@ -5,20 +5,14 @@ package api
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/url"
-	"path"
-	"strings"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
@@ -490,9 +484,6 @@ type GetUploadStatusParams struct {
 	FileName string `form:"file_name" json:"file_name"`
 }
 
-// CreateVehicleDataJSONRequestBody defines body for CreateVehicleData for application/json ContentType.
-type CreateVehicleDataJSONRequestBody = VehicleDataInput
-
 // FinalizeUploadJSONRequestBody defines body for FinalizeUpload for application/json ContentType.
 type FinalizeUploadJSONRequestBody = FinalizeRequest
 
@@ -797,9 +788,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/api/v1/vehicle_data/", wrapper.CreateVehicleData, options.OperationMiddlewares["createVehicleData"]...)
 	router.GET(options.BaseURL+"/api/v1/vehicle_data/:id/", wrapper.GetVehicleData, options.OperationMiddlewares["getVehicleData"]...)
 	router.GET(options.BaseURL+"/api/v1/vehicle_data/export/", wrapper.ExportVehicleData, options.OperationMiddlewares["exportVehicleData"]...)
+	router.POST(options.BaseURL+"/api/v1/vehicle_data/finalize_upload/", wrapper.FinalizeUpload, options.OperationMiddlewares["finalizeUpload"]...)
 	router.POST(options.BaseURL+"/api/v1/vehicle_data/upload_chunk/", wrapper.UploadChunk, options.OperationMiddlewares["uploadChunk"]...)
 	router.GET(options.BaseURL+"/api/v1/vehicle_data/upload_status/", wrapper.GetUploadStatus, options.OperationMiddlewares["getUploadStatus"]...)
-	router.POST(options.BaseURL+"/api/v1/vehicle_data/finalize_upload/", wrapper.FinalizeUpload, options.OperationMiddlewares["finalizeUpload"]...)
 	router.GET(options.BaseURL+"/api/v1/vehicles/", wrapper.ListVehicles, options.OperationMiddlewares["listVehicles"]...)
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReadiness, options.OperationMiddlewares["getReadiness"]...)
@@ -895,7 +886,8 @@ func (response ListVehicleData404JSONResponse) VisitListVehicleDataResponse(w ht
 }
 
 type CreateVehicleDataRequestObject struct {
-	Body *CreateVehicleDataJSONRequestBody
+	ContentType string
+	Body        io.Reader
 }
 
 type CreateVehicleDataResponseObject interface {
@@ -1698,28 +1690,9 @@ func (sh *strictHandler) ListVehicleData(ctx echo.Context, params ListVehicleDat
 func (sh *strictHandler) CreateVehicleData(ctx echo.Context) error {
 	var request CreateVehicleDataRequestObject
 
-	var body CreateVehicleDataJSONRequestBody
-	var err error
-	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
-		// A request validator built on kin-openapi's openapi3filter with
-		// KeepValidatedValue leaves the value it validated on the body. Bind
-		// that value, matching member names exactly, so the handler receives
-		// what was validated instead of a second, case-insensitive decode.
-		// Otherwise bind only the request body, so that path and query
-		// parameters are not also bound into the body struct.
-		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
-			err = binder.BindBody(ctx, &body)
-		}
-	} else {
-		// A custom binder is installed on the Echo instance; defer to it
-		// entirely, since echo.Binder does not expose body-only binding and
-		// the binder may do more than decode (for example call ctx.Validate).
-		err = ctx.Bind(&body)
-	}
-	if err != nil {
-		return err
-	}
-	request.Body = &body
+	request.ContentType = ctx.Request().Header.Get("Content-Type")
+
+	request.Body = ctx.Request().Body
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.CreateVehicleData(ctx.Request().Context(), request.(CreateVehicleDataRequestObject))
@@ -1957,216 +1930,4 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
 	return nil
-}
-
-// Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
-// Stored as a slice of fixed-width chunks rather than one concatenated
-// const string: with thousands of chunks the chained `+` fold is several
-// times slower for the Go compiler than parsing a slice literal.
-var swaggerSpec = []string{
-	"7H2Pcxs37u+/gtF7M7V7a1my4zaxp/PGTdI7v5emebHT3lyUyVK7kMXzLqmSXMtux//7G4DcX9qVLDtu",
-	"r3PzvvOdqyUtuSAAAh+AAPP7INH5QitUzg6Ofx8shBE5OjT86QepRHYhc7RO5Av6JkWbGLlwUqvB8eAn",
-	"ld2CwUSb1IJwoA1McaYNgptLC1JZJ5SDHamSrLDyGndPwIocYaZNbkFYiKWSTorssyvfEg8nqudbEDOH",
-	"BuIZkdT8XloQED8bjWjgIBrgjcgXGQ6OBwejg2d7o2/2DkcXB4fHRy+Oj178axANJFH+a4HmdhANlMjp",
-	"0ZVZB9HAJnPMBS3Z3S7oEeuMVJeDu7tocOapexhjPP3r+DKE9z+8hMPDwxcRCLALkSA/hiIFPYP4Io54",
-	"komaCoOQCocnsJRurgsHQoGezSw6kI74YWiUVBDTgn7TCmPYSXEmiszBh4uXu+sYNRpfjEbH/P/rGNUR",
-	"zD2s+smkyB96WIQwk5ilvC5IdJ6LPYukgA5TyKR1EaBI5qB5iMiyW1gYnMkbTGF6C/FeTHoENC2qVKrL",
-	"IfxAE9pj0qA0jiC+xrlMMvzsP9VaE0FsF4j8rU41azx/qRP6D2Z4Leil/N1cztxn64TDeAgXEu1EkQxE",
-	"thS3FqZGX6FigvgtVsNCXKIFhddoQF+jycSCFmmv5AKMXtohvC2yzILVxkEmrANRLgGESidqJo11zYWt",
-	"CGyvWklUr3CNxHQpgaaggjYMjgdNQXbF905cYld0472psJjyOkEV+RTNsEnfuJ8SeryfinE0IIsgHGuY",
-	"OzwYRINcKpkXOf8YCJPK4SWairJz+VsPde/DtlugYQpP4FpkBVoQU32NMB6NgMSXZCJfYApO01dt+kfr",
-	"F/DZ0kv7VzF6+DIuwg7tLuPs9O0pkHSAfmdN7zGL+12DuDTSOVRd69Ba4+B1YfQC979Hk0m1RndK+7FG",
-	"dz5cvOzVmp+9Tp6lP8jMobnHPOqZt4pBk2EHb0TiIBcume+2ab7G+XgNqa19UBObi5s3qC7dnMQz6hJ7",
-	"Fw0M2oVWFtnjfS/S9/hrgdbRp0Qrh4r/FItFJhM2Cvv/trSK32vCaH1OyIyFey0ymQKTB5U73bG7tBJj",
-	"NHnWj78P2PSt6FSO1vKGG+SFdTBFkl3QFpgUo9Ehfgfjwd2nu+YS/6fB2eB48D/2a0++73+1+++MnmaY",
-	"+4W2ZXAKuchIXXkjBzKj2iTPZIYnEHuSYyA222CPFQ4Hd9HgpVazTCaP5ZQIGsCqXQp/wjKeDMhpNtzS",
-	"+CC4JRAZebdbwBtpnR08BScu5gjGCx2SsCbL2wes0wZTYOPPaz7z4i3t4iOWHWZg0zR8MvrZFEsLC/Im",
-	"bo7erZSSeqvdD7pQ6SNJfqsdzGj809D7VoMtkjkYtLowiSfxQus3wjyaq8m8UFfEgIwmIZwllOeDzKUj",
-	"GzP+5ttvvz0YfwPTW4dPrzhTnd7StnH8nSWo1UONRUOgQGQZwQAi4oMShZtrI3/Dx4onl9YSdNAGSusz",
-	"RWHovQRNBk9jLfzE8Wmglsk6hu/9i9g4Jfw6b6dij0N/LaTBlIz4HEUaoopffvllj6ZB5Wh5Pb6PGMtE",
-	"IbnnwmLbDYSXGhRZ/t2kNP17qXBiMtgISO+Y47ZYLLRxmP6IqRQX/MyjOP/SD9mjKaCy2auDn0rVWMWk",
-	"BaWdd5pYcRhyWgnQcofsgsOU9MaXtDXeY4Ly2qvYqmSDkeMtRIxeEDAwTnqPyF9/lirFmxYb+sDOKsCJ",
-	"BuRFPnsX/fuKIx8m9roLH8gfe1I/85ttl+J/6CXkQt1CKq2TKnGe9BpJFItMi7S54ZRewlxnqV3FqVss",
-	"gYx/wWSgIiD3MRibks7Bp6ZurvzWsz6nncgai6vGHm5FTgPodFjai8ZKHSHKw1qiNlyqhRS1xL1Ca1c0",
-	"n6r36em/MXFEH4dgrwk19Md8U5HWIKMCHl29CwCpucQmVuqwtQJPzREbcdR9zPIU1DP3r1aJTP6GDdDY",
-	"3bilPmqYhcf7lnvfRmlA2YOjI44sKmjbww+KNj8Hf/CZos4Wdp+JzOKqkTlTFo2HD97a0zCKSMEgGUz+",
-	"pXQxWqFtpigMEk/ID9FTtJzWXgsvDGROtc5QqAdvh1zchGhqRP+3Oby6d6+sBgcbObqiHGs3UGs9m1XG",
-	"sihWNeaXuXAgKlWBVKZddSkjiT5189kDinNLWZEcI49o445exDS7dJjb+/zTe730G/uuWpYwRtw+1tDr",
-	"pf2cFt5b9qCAn2sdJKIpWJ9iIgqLpGLSQBX0wlLYKjII7kwbSESOgMJkEgka9SvmQVvNvnnWa3WZVsn7",
-	"A9vK9OLFtw+ZgfnemmC8/XCz1ou/Ek54VnHyb2Z0Xi0XdrwW0EYOBOyu5DtGo62I6LrChdEJWrvqBeuv",
-	"e+T+B3uwNqdWRddRuxXJ9O3Yf6DIyCh0odPC6Cl+RTbSLvucWINh1TL11baL7KOlxIhdYhSwURhC7PGp",
-	"T437JKVF1x/Lb+uNS8jbXMjGVEdH6rXF2srWNGBEx9qscCvQ1setymJtMJQLz1HyYVrV/u3l+c+0oXoA",
-	"sc6KXPXP6H/jVL0qsgyWc/RmxxAAFZb/XhqtLkPelN6aYJa1genA6mQQDWgKMaUvnCmwh6eZ7Mscvpvf",
-	"WpmIDOhnIoHPY7BMt1gnjLMn/JWPyjhSpWfHbbOwnWHrBV5WJ9ADvqbologKRmyMxqNRr30QWbEmKNSz",
-	"WciTE9Ngx84pjlOYek5nWl2upAzHo/ttCrMxKgVbErAZ+L3XS3tWW/NVIFX73ROK1+ZEMjmp0g5tt8PG",
-	"rDd8YsQT9s+1ebetWAkHuQ7oAJUzEm1ErpH9BB8VPAka+CJn17+9VyatltgnnA8MuDnw/UGbvD8Q8ZGa",
-	"noHgvc4cIK10NWKXpL+kVBacXhMa9ysqJ5mqgNS/akcE5teB6VfWJ6giGH8DP8rvYXoLAaOzHle8mkol",
-	"ON3dkfRKfN4mZRROavjnNjknkKG1PjUVN0Fr3NpAG880RveG/D0mMpOo3FfWM5yeOwGtslsQkIkpZt2M",
-	"/+Pin9W4YiUHWVvfRu4AQ9abBRTOqQGvyb3V2qKCdrQIffJgpcu4MkUusswjPa+aQTOfNLjxiv2AxECD",
-	"9g37sXFesBry3DYjnkQopR2YQoHq88B9prLcsRbKdOiYpHUY5HsMH8efetMG/um+APTj+FPDFG6Rmnks",
-	"SvHsOa+wYs+m8UpKuqdmUkk7x7Q0UpzXYsuVieTKdtnlE97deUmEYInhVTbRg+bwunaYNHrx7fhou2Dp",
-	"EbHgHyeG3oRiPfkoOvjC6f+T+bztshBdFnQYHgUt6VPPcJzb70UDBWzPLwuDtg8wFz6tXqOAo4PRlppk",
-	"rGsUm7Q41Hc+2PSZqXDIlRJ9CpeJLSY+vBg9Pz4cHY8PhkfbT/10EvWc67KhQ/4Gsb0STvSLzmGGOTpz",
-	"S75ukfUkJas6mO4EP6IzVU2FRQEZXmN2Arm4Jcyv8FI4eY0reYbhUZOJuqDgpiLdR0REep8LPLVWXipf",
-	"+lMDqE35/DU6Vdb7dF9xlbenOzh81k9wDwCqiW/UC/VFBrAwInEyQYhfxRHE7+l/3sYUMsbv4pNG3LgQ",
-	"5grbMGPwagUIjbaIEimY7BBC3gY9/hHmksJeWKBJULXLRJ6P7gE296FBLrPqY/X+/J61Ht3L+jUrr0Xh",
-	"1lfoleV2tPAPFy9DcvRfbfD7ZSbmD8w+s3VomYpWQR7zvKHpUUgo1Pu5rab3mI8ztShcX/orZBSchsSg",
-	"cDgMNXByBhaVizh0vVTaYBoxQrGaa68KdaX0UvnMkx36urvSdNDIiRK2yhsYkZXZkp346PlwxJktJ65Q",
-	"gbBw9Hx3CB7P2yrnQCDJoa+b22DTHm6amtbjiS3Fk+zyP2Dn/sk7cnMBLGxR//rh4uWGEte/1EZeu4c3",
-	"7N17dmt/zSY5fC4S4qM6rrzbgNTWBctclEfBVWOKh6M6hTc9b/nw/k0ZiNADTG2VSW2b5blzi+P9/Uwn",
-	"Iptr646fj56P9sVC7l+P90uWpsKJ/f9Fs3x3OClGo4NvqvPj78ajpvALI7fJti4MXkvdF6I1SC8fekry",
-	"x09Cvq9K2j4D38SPPWFPoPPsVQ8/XnPKpCrPKDMXMi1P4fiMLuIC6BWv/7HcVdc4Pxg0Q7NuhmdTuF1C",
-	"Z9a1huxqPrSWsGFPvZF95/p+iWGGciWETevFdvfXI0Vw72LLeburIDuOSWGkuz3ngiqfEeACqtOi71CL",
-	"DEXQ5SpHmWjlo7sUTt+d+bIyCzvx3p5YyD3/kWDs6buzzxc//Z/Xb88Jz05U64E9ik/j3SH8Esx2Y9Yw",
-	"Y6NiR1rQC1TejvtasMFxILw2KrSTfLmUVDNdVnEJn2NqVwZzeRjkQionpEJDClCYLExij/f3L6WbF9Nh",
-	"ovP95pjWh0GnMuucVNlGfAom0Sdi8GahjbOAGSbOyGSvVIoq5Drms6aAnxZoQggGO3Vl/0SxB46gdAWR",
-	"r0OtQXsElVOIgMGEf2J3OFET9U64uY3qc7myksNXO4OdiwWRy4dD2lZC10ZeSiUyePVvoS41vH99fsFC",
-	"kQnrOUhnJ8pncS1cIS5gqc0Vt1/4TbEQbg6FStFAHKwaI7ZEKK34YIrBtgBnhMzIm8T7cSPpSuMnqnTu",
-	"3qWzVpCeaNhRGgym0mDiInj30/kFcB9Niqlf+Ndf87mEHX79daCIjwp8p9D/Pv/pLfjdUZIxL3Kh9gyK",
-	"lOxndXw6BD8NxbiFC1g1mqiV405LNj4cFloQaQqCm1dAiZzWVpVMw1sNkpB0BHO95OaQqgI7gkt5TdKY",
-	"qPjo5iY+AQH8B+QoFNEdtoVv4tnh+tlwnEhqORUWYYr0vlQv1a5H2/E+V0T8FoPlQ2Ad2FM1Ltmvv2YF",
-	"EEmCC7JfwlZ9SLAT94Em2ubN75/57/82ogfi3cgLjnhSCnDG8a4mlbKYaJXa+iQkl4nR5bdEyRUu3G5Z",
-	"qnIRe8jn0WA4O5wowmr+pEbm3sVSsFADwxblcQS5TJW8nLvdIZw2a0a66JGh40QVKhyNYLOFakXu4RRd",
-	"KOBOjd9YxGcKRHjQ+ymfskWV6BRTiP8WT5Qwxsvalks77mUpeJZWDV3CQhzYPIRahMw2g64wClOOm9aG",
-	"tl76p0mCljfHL+XpdG1zGzaZh9XmPuLGEiSrbNjkVPW9E7V9VfCOt0EitbyXlysUBD3d9dgelPYvn6gG",
-	"XXwe409BaycxUaeZ1cFMRKALZ2Ua2hAb9voY4r+/voB9GiUWcngr8iyGHf+YToocFamffyjViY0naud8",
-	"KS4v0cCHswhmRZbdkr5kUuGu32X8MFl1mdgYdt4ZMtdzLCw4wrEep4Wmu0wmqCw23NOPZxcdT0Tkhdp4",
-	"bS73wyC7T89yEOWyjmc7fXfGkMbY0KQ1HA1HHLH6tQ6OB4fD0fCQQAl5BiKhF3PSD5fYA3l8N4/1YMd7",
-	"k4UgX+HQVgEBxIy8fIg+x0aZw2rsEE1UTOgs3o9LdBZ7azS1Oiscwof3b7yHYTvKlly7OZrOVtwJMNvb",
-	"vYmKa2QXszG2YfjWkBROfbTU6aeYqLLh9FkcAd6Q4fSPjsPpIOYLdxt6ACJYzmUyZ9dT/hIf8A5u9N9M",
-	"VL2Uup21dCDSnVQJk47vIX6FDItXsGp7nqWD4wFh1yaOj1oNvh/70Wf9yP5qJ9dddO+QTnPsFmNW+oy3",
-	"GFH1zW3xbNWDusWzHDxv+Ry3H959WukgOxiNHtZNEIJuHz370PiJAtw6YH2ikLOKXz628mg+eSZTznfU",
-	"CbIyK9ZKc3Fui3NVz0dVjunoqJUZWpetaeZhfJhI3G8GoivR49adF6vpk54OjGYCpZsGuYsGz7zg+15T",
-	"Kch+o7+Qh4zvH9LqEOJBz+4f1OxTawaBJDpS72YE+PETsdEWeS7MbTAa5coo1BKXtpGqYrzJrF3ovsDY",
-	"x0ON8OaxSeHXBJzDMSWBOEsxXzpR2pB739OzPSPUZdlELi0Dssqc+xsBoMpRM56oQox4p9alqMaEu7FP",
-	"PFc1xAorg/wiHsKPVcckhxG1rSa8zu05bi5c2aPTfGZ8FPfZ55ecNm9b6NBR9r1Obx9mSDo78s/dio/Y",
-	"a/5g4a6dznCmwLuOUR1/IS/+I9bpESxZ1/wVNDJsqXZD3RudrDmlbeVUl43RdTKy1wmM9+9to/vzzN2L",
-	"+wdVpUU0YHx4/4Cq3ZQHHG1DVk/X4Kpl3WhW/V6Hsu15vWW9i/qF4rNK6/G5z3UEe1e5KN8Ea0PFnQfw",
-	"UjW/5rJPTqsEOC81ZxAsvDz/OZoosmMRvH3lUycG/vnm/J9D/s2bOLLh4Vey49YZJEt83M4h5phrQuAa",
-	"vXW8NHoZkgXtOMHfkHGq+D2cW5pqzb29wlrMpxn3gfAtM2VuiLwKZ6a4xpobISbKd/7u1BWVMI5Gz55H",
-	"R98eRWzZKZYDO0d0Jx7nC/+pLMr0GR2yOVIVCFrBrDAUf0wUP2d3T7hokVt8655fNveHMSy0VL4fSocA",
-	"w/MlBIR2CO/aOD6ZY3JFHi6sTqhbriMt10hvmwmZFfRbuE1GOBBTDsccl58rhUnIB2rOsBUq4ftUZjLD",
-	"ifJ3kmRaX9HCyAKUh6Rtv/SaVe3/Rw7NyKETDGOQJClrSEhgZrF5I1HL0vrSt77LK/zOXnPLhh9W9Z7y",
-	"J/Z40UCl4Y+bzN40sv+Vof7C4OSvBPNr1nz56dVd1Fr3tUqHeoHqJs/C3tzTs5lMsEwJDe2Cc1a06/Ns",
-	"yP/l9p6KpnsLtVdeebMXZNc6UP59MpDphPg7aXBhMjgur8WIJjUD+es+FvJjzPIJ83xSCWtSSWtCwpmw",
-	"dCa1jCdByJOmMPk9ryaDu/ooZs1lTw5v3D4paLtNKG1cUhTV5xv+dKM63LA6ierjjOb71ZgmGEd9a42O",
-	"jqKwpOejiIl/NVEH6wYcDY/+FfkB31QD7llXLxwjc8ouUigQzolknofSqQYuK68HeCXtQlvZD9HievgJ",
-	"T0s24bvJwCdPG1rAGdSh/xpvnP88Gfi6iLiJFFYfiutcd5X48ligbaDWUFLW7W5xt8KfBgofhvEeGAB7",
-	"79eJ8h+O2MqK9s++VJuhW3/U/N6nxOtSb6nKpg1GZ8JH1C/Pfw44IvIt2px79blNo5dR6PG0GBDBpNGI",
-	"RFPSHM4IZf2RzBDOZgwz2m1GUdVmJOsuo6o3xvc6grQTRW7u4MCnWOvO777u45Pm2sqDHgYpruoJgURQ",
-	"9H9DX+Uc51cdAeJSSLW+gRne0/qWfIy5NrT37ZB8IjZRPpzyh0eLBQpj+xqFIw9oQ/MxMYCTdf6grGoh",
-	"tSvJXN9zG+6F+7XQjhMYU5GGdrvdJkKAH0O7QoM3Id/QZGs+hIul5nOQpDCGuFUyx5adi17JwslyoWzk",
-	"z3M5Y36JrpHH+EmBLfgYyCtJ490pEib0ixXhwK6WQ5377kONZWe772f4klRGo4Og2TbQc6dBea9Aqwj/",
-	"8Iui8dU7HbbKTzww6du4CazsJw11Xr6nc/xt8zqwB3RThuZJ7nskq7aGk6u99wedFnfua2/38Y07bei+",
-	"c7zscm61fT+JAPiGhA0umPsgq7f+9dKw1cVbdSLjEdcMbdnbtNpD83G8fQJ8pUOrh+XtHkFI5WxGgWt1",
-	"04D/4auoachKcnfIknFudqLiNpnxrjfCytupytKs3OUjLZk0Fe7C/JOzPNHg2cHBI2W3dQvvn2YRVvb0",
-	"1irS7Hju0Y9znWOogTG4ebUVlFjBA8OHJdROQzqoMVWNihpIqIHbvDZtQGz+Aa+bG+DaaQlZ7CKT7Fmr",
-	"FmKpnK779VKgCRoXJ8Kpaui0TFE5OZNcOjhRbexSme7dUB1Vdcxy4UOjZzYKl80Krp0awkv/+lzcgq82",
-	"4Z1HQC+gSUYyJZLIbk/AVtfPBtjpEZfBRSYStCA9WDPofJEbwSIxw/JV/kbckKNOCyOm2S0BqXfaukuD",
-	"5//3jU9IEdRE3jhMnBNXPs3lu2s95jDINxRApi3aiQoKNARvosp7dUtDkYb6l1xf09+cFhNVGQsXdPEl",
-	"qtUFyAfPYL7bh14aTeMboUteZE4uhHH7BPh8VSDfiJLoNNx0XDWGh2EXIfvQsBk6cej2SixfRc53D7XY",
-	"VY/7H4FSWr3lo/VgYrXBctzABN0L0Z4QqrXvtlsDFKq7Ib1+/sko4b/k9IKPdTm06Lk34REW1uvH+sOM",
-	"NxyweM9mTMHViaXNRZV689fwIT4VXmOOYWd//x1dq9G6k9Fed3HbV3alqPvhFxK39+WmC4rvaR7ZSGXl",
-	"H9beodB/933j7qRt6Lz/9oUvL4oJPet113m/5emBvD3mKDR5P6XhaWnSGrtTyaW+PvgvGpw8MD/2C9e0",
-	"1Rdn9F5L0Kjq5BsKHmIjfpfp3XrT8FNdOT+9pS1JmEqmrdoLAT7jytDHY+P2sUzHNmw87Oq795cI+Mqu",
-	"moTy7nsCYo1/NmGzEbj/Spwv3lCNc5y9w21PcVSRZd1jHP/tf7wioixm+K/ZVu8ZXF8/rkTA3lcXUM7A",
-	"SVSKWcIW4owmQ2+fufUXiVhXp07XdzetLTYNfVZfoK/NUsNWhWTnSoh12rd6w8P6ax36DhwfqqncJdZ3",
-	"cXaWlUwrywQfrHiPqd+7rgWxokM26M+cbzX8ba3acJ0yLOcyRNghzebT6PIaT0C6upzD6SKZt/pReq1s",
-	"uErxS7Wjii701fY2Jbx73Q36K8sLyYgGV69R0QN852ODrXVDRGCsb7q5l6+h86Fq3/HnKj5pQPvTk030",
-	"+KaDXF7yP40TQXw0Oox9Yn8p1zD6PYpUEr1/NV6/50taXejV4C1xNDp8ZHatYh7fF0UzHzeKYMDgrLDe",
-	"dD/Bv1oQ3nBSX7DJ7SrL+e2qrlTMv0dZeGMTRFqHMgKAavWnNNrhOPm6syTcUzepgHAQ++YVSESW8XWc",
-	"vr9kv6eQ5Y1ORAYpXmOmF7mPr/ilO3EurvgkKd5tdah06sg5rRhW2FlFdclMOEU9Dv+0k78xIgoppWts",
-	"NE4OO1EUhN7L7rGpLXJO8jAardGnnlXBqW1MF5Bnd6J3aPbqo/HqIqM2FbaPfaVZKBubGnJvTtEQ/N2n",
-	"u/8XAAD//w==",
-}
-
-// decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
-// after base64-decoding and flate-decompressing the embedded blob.
-func decodeSpec() ([]byte, error) {
-	encoded := strings.Join(swaggerSpec, "")
-	compressed, err := base64.StdEncoding.DecodeString(encoded)
-	if err != nil {
-		return nil, fmt.Errorf("error base64 decoding spec: %w", err)
-	}
-	zr := flate.NewReader(bytes.NewReader(compressed))
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(zr); err != nil {
-		return nil, fmt.Errorf("read flate: %w", err)
-	}
-	if err := zr.Close(); err != nil {
-		return nil, fmt.Errorf("close flate reader: %w", err)
-	}
-
-	return buf.Bytes(), nil
-}
-
-var rawSpec = decodeSpecCached()
-
-// a naive cache of the decoded OpenAPI spec
-func decodeSpecCached() func() ([]byte, error) {
-	data, err := decodeSpec()
-	return func() ([]byte, error) {
-		return data, err
-	}
-}
-
-// Constructs a synthetic filesystem for resolving external references when loading openapi specifications.
-func PathToRawSpec(pathToFile string) map[string]func() ([]byte, error) {
-	res := make(map[string]func() ([]byte, error))
-	if len(pathToFile) > 0 {
-		res[pathToFile] = rawSpec
-	}
-
-	return res
-}
-
-// GetSpec returns the OpenAPI specification corresponding to the generated
-// code in this file. External references in the spec are resolved through
-// PathToRawSpec; externally-referenced files must be embedded in their
-// corresponding Go packages (via the import-mapping feature). URL-based
-// external refs are not supported.
-func GetSpec() (swagger *openapi3.T, err error) {
-	resolvePath := PathToRawSpec("")
-
-	loader := openapi3.NewLoader()
-	loader.IsExternalRefsAllowed = true
-	loader.ReadFromURIFunc = func(loader *openapi3.Loader, url *url.URL) ([]byte, error) {
-		pathToFile := url.String()
-		pathToFile = path.Clean(pathToFile)
-		getSpec, ok := resolvePath[pathToFile]
-		if !ok {
-			err1 := fmt.Errorf("path not found: %s", pathToFile)
-			return nil, err1
-		}
-		return getSpec()
-	}
-	var specData []byte
-	specData, err = rawSpec()
-	if err != nil {
-		return
-	}
-	swagger, err = loader.LoadFromData(specData)
-	if err != nil {
-		return
-	}
-	return
-}
-
-// GetSpecJSON returns the raw JSON bytes of the embedded OpenAPI
-// specification: decompressed but not unmarshaled. External references
-// are not resolved here; the bytes are the spec exactly as embedded by
-// codegen. The result is cached at package init time, so repeated calls
-// are cheap.
-func GetSpecJSON() ([]byte, error) {
-	return rawSpec()
-}
-
-// GetSwagger returns the OpenAPI specification corresponding to the
-// generated code in this file.
-//
-// Deprecated: GetSwagger predates kin-openapi renaming openapi3.Swagger
-// to openapi3.T. Use [GetSpec] instead. This wrapper is retained for
-// backwards compatibility.
-func GetSwagger() (*openapi3.T, error) {
-	return GetSpec()
 }

@@ -15,12 +15,17 @@ import (
 )
 
 // DecodeJSON reads a record to create from a JSON object and validates every field,
-// reporting each bad one. id and unknown fields are ignored.
+// reporting each bad one. id and unknown fields are ignored. A failure to read body (over
+// the request's size limit, a broken connection) is returned as it is, not as bad JSON.
 func DecodeJSON(body io.Reader) (Record, error) {
-	dec := json.NewDecoder(body)
+	rd := &readErrReader{r: body}
+	dec := json.NewDecoder(rd)
 	dec.UseNumber()
 	var raw map[string]json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
+		if rd.err != nil {
+			return Record{}, fmt.Errorf("read body: %w", rd.err)
+		}
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
 			return Record{}, apperr.Invalid("the body must be a JSON object")
@@ -34,6 +39,9 @@ func DecodeJSON(body io.Reader) (Record, error) {
 		return Record{}, apperr.Invalid("the body must be a JSON object, not null")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if rd.err != nil {
+			return Record{}, fmt.Errorf("read body: %w", rd.err)
+		}
 		return Record{}, apperr.Invalid("malformed JSON: unexpected data after the object")
 	}
 
@@ -124,6 +132,21 @@ func DecodeJSON(body io.Reader) (Record, error) {
 		return Record{}, apperr.Invalid("invalid field(s): "+strings.Join(names, ", "), errs...)
 	}
 	return r, nil
+}
+
+// readErrReader remembers the first read error other than io.EOF, so that DecodeJSON can
+// tell a body it could not read from a body that is not JSON.
+type readErrReader struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }
 
 var jsonNull = []byte("null")
