@@ -14,6 +14,7 @@ import (
 	"github.com/vehicle-data/vehicle-data/gen/db"
 	"github.com/vehicle-data/vehicle-data/internal/apperr"
 	"github.com/vehicle-data/vehicle-data/internal/csvrows"
+	"github.com/vehicle-data/vehicle-data/internal/database"
 )
 
 // FinalizeRequest names the upload to finalize.
@@ -106,7 +107,7 @@ func (s *Service) Finalize(ctx context.Context, req FinalizeRequest) (Result, er
 		// The server reports a cancelled statement as its own error; say why it was cancelled.
 		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
-	return res, err
+	return res, database.Unavailable(err)
 }
 
 func (s *Service) finalize(ctx context.Context, req FinalizeRequest) (Result, error) {
