@@ -5,7 +5,7 @@ BIN   := bin/vehicle-data
 # Fuzz targets run briefly in `make test`; raise for a real fuzzing session.
 FUZZTIME ?= 10s
 
-.PHONY: run build test test-unit fuzz generate check-generated lint vet bench bench-ingest bench-export postgres clean
+.PHONY: run build test test-unit fuzz generate check-generated lint vet bench bench-ingest bench-export bench-smoke deps postgres clean
 
 run: postgres build ## serve with the embedded PostgreSQL unless DATABASE_URL is set
 	./$(BIN) serve
@@ -13,20 +13,26 @@ run: postgres build ## serve with the embedded PostgreSQL unless DATABASE_URL is
 build:
 	$(GO) build -o $(BIN) ./cmd/vehicle-data
 
-# The embedded database needs PostgreSQL's binaries; on Debian install them when missing.
+# Debian packages the project needs: PostgreSQL's server binaries for the embedded database
+# (and psql, which it pulls in, for the benchmarks). The package's own cluster is not wanted:
+# create_main_cluster = false keeps it from making and starting one.
+DEPS_APT := postgresql
+deps: ## install the Debian packages the project needs (apt-get; CI calls it)
+	@command -v apt-get >/dev/null || { echo "no apt-get: install $(DEPS_APT) yourself, or set DATABASE_URL" >&2; exit 1; }
+	@echo "installing Debian packages: $(DEPS_APT)"
+	mkdir -p /etc/postgresql-common/createcluster.d
+	echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/50-vehicle-data.conf
+	apt-get install -y -q --no-install-recommends $(DEPS_APT) || { apt-get update -q && apt-get install -y -q --no-install-recommends $(DEPS_APT); }
+
+# make run on a fresh machine: the embedded database needs PostgreSQL's binaries, so run
+# `make deps` when they are missing (and DATABASE_URL does not point elsewhere).
 postgres:
 	@if [ -z "$$DATABASE_URL" ] && ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-		if command -v apt-get >/dev/null; then \
-			echo "installing PostgreSQL (Debian package postgresql)"; \
-			mkdir -p /etc/postgresql-common/createcluster.d; \
-			echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/50-vehicle-data.conf; \
-			(apt-get install -y -q postgresql || (apt-get update -q && apt-get install -y -q postgresql)); \
-		else \
-			echo "PostgreSQL not found: install it or set DATABASE_URL" >&2; exit 1; \
-		fi; \
+		echo "PostgreSQL's binaries are missing; running make deps"; \
+		$(MAKE) --no-print-directory deps; \
 	fi
 
-test: postgres ## every test: unit, integration (real PostgreSQL) and brief fuzzing
+test: ## every test: unit, integration (real PostgreSQL) and brief fuzzing
 	$(GO) test -count=1 -race ./...
 	$(MAKE) fuzz
 
@@ -72,6 +78,11 @@ bench-ingest: build
 
 bench-export: build
 	$(GO) run ./cmd/vehicle-data-bench export
+
+# Both benchmarks end to end on a small file (builds the server, starts PostgreSQL): a smoke
+# test of the benchmark tooling, kept out of `make test` by its build tag.
+bench-smoke:
+	$(GO) test -count=1 -tags benchsmoke -run '^TestRunSmall$$' ./cmd/vehicle-data-bench/...
 
 clean:
 	rm -rf bin
