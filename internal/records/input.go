@@ -57,7 +57,7 @@ func DecodeJSON(body io.Reader) (Record, error) {
 		bad("vehicle_id", "%v", err)
 	} else if !ok {
 		bad("vehicle_id", "is required")
-	} else if err := checkText(s, MaxVehicleIDLen); err != nil {
+	} else if err := CheckText(s, MaxVehicleIDLen); err != nil {
 		bad("vehicle_id", "%v", err)
 	} else {
 		r.VehicleID = s
@@ -76,8 +76,8 @@ func DecodeJSON(body io.Reader) (Record, error) {
 	if v, ok, err := jsonNumber(raw["speed"], true); err != nil {
 		bad("speed", "%v", err)
 	} else if ok {
-		if v < 0 {
-			bad("speed", "must be >= 0 (got %v)", v)
+		if err := CheckSpeed(v); err != nil {
+			bad("speed", "%v (got %v)", err, v)
 		} else {
 			v += 0 // -0 is stored as 0
 			r.Speed = &v
@@ -88,8 +88,8 @@ func DecodeJSON(body io.Reader) (Record, error) {
 		bad("odometer", "%v", err)
 	} else if !ok {
 		bad("odometer", "is required")
-	} else if v < 0 {
-		bad("odometer", "must be >= 0 (got %v)", v)
+	} else if err := CheckOdometer(v); err != nil {
+		bad("odometer", "%v (got %v)", err, v)
 	} else {
 		r.Odometer = v + 0
 	}
@@ -98,8 +98,8 @@ func DecodeJSON(body io.Reader) (Record, error) {
 		bad("soc", "%v", err)
 	} else if !ok {
 		bad("soc", "is required")
-	} else if v != math.Trunc(v) || v < MinSOC || v > MaxSOC {
-		bad("soc", "must be an integer between %d and %d (got %v)", MinSOC, MaxSOC, v)
+	} else if err := CheckSOC(v); err != nil {
+		bad("soc", "%v (got %v)", err, v)
 	} else {
 		r.SOC = int16(v)
 	}
@@ -115,10 +115,8 @@ func DecodeJSON(body io.Reader) (Record, error) {
 	if s, ok, err := jsonString(raw["shift_state"], true); err != nil {
 		bad("shift_state", "%v", err)
 	} else if ok {
-		if n := len([]rune(s)); n > MaxShiftStateLen {
-			bad("shift_state", "must be at most %d characters (got %d)", MaxShiftStateLen, n)
-		} else if strings.ContainsRune(s, 0) {
-			bad("shift_state", "must not contain NUL characters")
+		if err := CheckShiftState(s); err != nil {
+			bad("shift_state", "%v", err)
 		} else {
 			r.ShiftState = &s
 		}

@@ -33,7 +33,7 @@ func ParseFilter(in FilterInput) (Filter, []apperr.FieldError) {
 	)
 	if in.VehicleID != nil && *in.VehicleID != "" { // an empty filter is no filter, as in the original API
 		v := *in.VehicleID
-		if err := checkText(v, MaxVehicleIDLen); err != nil {
+		if err := CheckText(v, MaxVehicleIDLen); err != nil {
 			errs = append(errs, apperr.FieldError{Field: "vehicle_id", Message: err.Error()})
 		} else {
 			f.VehicleID = &v
@@ -277,18 +277,6 @@ func countSQL(f Filter) (string, []any) {
 		sql += " WHERE " + strings.Join(keep, " AND ")
 	}
 	return sql, args
-}
-
-func checkText(s string, max int) error {
-	switch n := len([]rune(s)); {
-	case n == 0:
-		return fmt.Errorf("must not be empty")
-	case n > max:
-		return fmt.Errorf("must be at most %d characters (got %d)", max, n)
-	case strings.ContainsRune(s, 0):
-		return fmt.Errorf("must not contain NUL characters")
-	}
-	return nil
 }
 
 func truncate(s string, n int) string {

@@ -23,7 +23,6 @@ type Handlers struct {
 	ready        func(context.Context) error
 	logger       *slog.Logger
 	xlsxRowLimit int64
-	maxChunk     int64
 	metrics      *metrics.Metrics
 }
 

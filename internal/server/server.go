@@ -58,7 +58,6 @@ func New(o Options) *echo.Echo {
 		ready:        o.Ready,
 		logger:       o.Logger,
 		xlsxRowLimit: o.Config.XLSXRowLimit,
-		maxChunk:     o.Config.MaxChunkBytes,
 		metrics:      o.Metrics,
 	}
 
@@ -86,7 +85,7 @@ func New(o Options) *echo.Echo {
 			ExposeHeaders: []string{"Content-Disposition", "Location", "X-Request-ID"},
 		}))
 	}
-	e.Use(bodyLimit(o.Config.MaxChunkBytes + multipartOverhead))
+	e.Use(bodyLimit(o.Ingest.MaxChunkBytes() + multipartOverhead))
 	if len(o.Config.APITokens) > 0 {
 		e.Use(bearerAuth(o.Config.APITokens, o.Config.AuthReads))
 	} else {
