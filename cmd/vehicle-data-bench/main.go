@@ -21,7 +21,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/vehicle-data/vehicle-data/internal/bench"
+	"github.com/vehicle-data/vehicle-data/cmd/vehicle-data-bench/internal/bench"
 )
 
 func main() {

@@ -5,20 +5,14 @@ package api
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/url"
-	"path"
-	"strings"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
@@ -635,9 +629,6 @@ type GetVehicleSeriesParams struct {
 	MaxPoints *int32 `form:"max_points,omitempty" json:"max_points,omitempty"`
 }
 
-// CreateVehicleDataJSONRequestBody defines body for CreateVehicleData for application/json ContentType.
-type CreateVehicleDataJSONRequestBody = VehicleDataInput
-
 // FinalizeUploadJSONRequestBody defines body for FinalizeUpload for application/json ContentType.
 type FinalizeUploadJSONRequestBody = FinalizeRequest
 
@@ -1005,9 +996,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/api/v1/vehicle_data/", wrapper.CreateVehicleData, options.OperationMiddlewares["createVehicleData"]...)
 	router.GET(options.BaseURL+"/api/v1/vehicle_data/:id/", wrapper.GetVehicleData, options.OperationMiddlewares["getVehicleData"]...)
 	router.GET(options.BaseURL+"/api/v1/vehicle_data/export/", wrapper.ExportVehicleData, options.OperationMiddlewares["exportVehicleData"]...)
+	router.POST(options.BaseURL+"/api/v1/vehicle_data/finalize_upload/", wrapper.FinalizeUpload, options.OperationMiddlewares["finalizeUpload"]...)
 	router.POST(options.BaseURL+"/api/v1/vehicle_data/upload_chunk/", wrapper.UploadChunk, options.OperationMiddlewares["uploadChunk"]...)
 	router.GET(options.BaseURL+"/api/v1/vehicle_data/upload_status/", wrapper.GetUploadStatus, options.OperationMiddlewares["getUploadStatus"]...)
-	router.POST(options.BaseURL+"/api/v1/vehicle_data/finalize_upload/", wrapper.FinalizeUpload, options.OperationMiddlewares["finalizeUpload"]...)
 	router.GET(options.BaseURL+"/api/v1/vehicles/", wrapper.ListVehicles, options.OperationMiddlewares["listVehicles"]...)
 	router.GET(options.BaseURL+"/api/v1/vehicles/:vehicle_id/series/", wrapper.GetVehicleSeries, options.OperationMiddlewares["getVehicleSeries"]...)
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
@@ -1104,7 +1095,8 @@ func (response ListVehicleData404JSONResponse) VisitListVehicleDataResponse(w ht
 }
 
 type CreateVehicleDataRequestObject struct {
-	Body *CreateVehicleDataJSONRequestBody
+	ContentType string
+	Body        io.Reader
 }
 
 type CreateVehicleDataResponseObject interface {
@@ -1978,28 +1970,9 @@ func (sh *strictHandler) ListVehicleData(ctx echo.Context, params ListVehicleDat
 func (sh *strictHandler) CreateVehicleData(ctx echo.Context) error {
 	var request CreateVehicleDataRequestObject
 
-	var body CreateVehicleDataJSONRequestBody
-	var err error
-	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
-		// A request validator built on kin-openapi's openapi3filter with
-		// KeepValidatedValue leaves the value it validated on the body. Bind
-		// that value, matching member names exactly, so the handler receives
-		// what was validated instead of a second, case-insensitive decode.
-		// Otherwise bind only the request body, so that path and query
-		// parameters are not also bound into the body struct.
-		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
-			err = binder.BindBody(ctx, &body)
-		}
-	} else {
-		// A custom binder is installed on the Echo instance; defer to it
-		// entirely, since echo.Binder does not expose body-only binding and
-		// the binder may do more than decode (for example call ctx.Validate).
-		err = ctx.Bind(&body)
-	}
-	if err != nil {
-		return err
-	}
-	request.Body = &body
+	request.ContentType = ctx.Request().Header.Get("Content-Type")
+
+	request.Body = ctx.Request().Body
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.CreateVehicleData(ctx.Request().Context(), request.(CreateVehicleDataRequestObject))
@@ -2263,244 +2236,4 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
 	return nil
-}
-
-// Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
-// Stored as a slice of fixed-width chunks rather than one concatenated
-// const string: with thousands of chunks the chained `+` fold is several
-// times slower for the Go compiler than parsing a slice literal.
-var swaggerSpec = []string{
-	"7H2Lb9s41u+/QvheoMl8imMncR8JFheZtrPbe9tOvyadWWw1qGiJtrmRSC9JJfEM8r9fnHOot/zIY2YH",
-	"i2+xmDq2RJGHh+d9fvptEOtsqZVQzg5OfxssueGZcMLgX69zY7WBT4mwsZFLJ7UanA7OWaTErfsW4+8R",
-	"04ZFSyOupc5t9eWMccUEN6kUhhlhl1pZccq4sjfCWOYWgi35XDAj5wvH+MwJE6o9bdhUzLQR+8wtuCtv",
-	"fGbx6oAttZUwD5Gw6YpZbRy7EitmuFsIA/co+F7PZla4IftiBZMuVDfSLfCRlmeCzWQKa2RcJSzSJhFG",
-	"qnl0xpR2DK+M4FnRMFSDYCBuebZMBaz775+X059/+jX56w8uPj///tV/nxwUvwYDCaT5Vy7MahAMFM/g",
-	"DiLGIBjYeCEyDqTM+O17oeZuMTg9Gb16HgzcagmXWgeTGNzdBYMfpOLppcyEdTxbdun/o0pXzIhYm8Qy",
-	"7lhJM+YW0jKprOPKsT2p4jS38lrsn/l1a5NZxi2LpJJO8vSbK54Ci+35lvaFRTOYUv17aRln0clo1KHS",
-	"0ejo5GD0/OB4dHl0fDp5dTp59Y815GmN2qBTlyzvaHb3IwzNfx1dhuzzD6/Z8fHxq4BxZpc8FniZ4Akw",
-	"cHQZBThIqKbcCJZwJ86IjUSsVWJZxldsKlgqZo7p3LG9qFj+aHw5PjodTaIACM4V+9vlh/csgiFgwQep",
-	"jnkahUqqZe6YFSqx+0P2s3QLGIcrz8JMOqC1gRlJxSK491etRMT2EjHjeerYl8vX++s2YTS+HI1O8f/r",
-	"NqGz6Vu24Ud/XvrID0dLpAnSjMU6y/iBFSBUnEhYKq0LmODxgmm8hafpii2NmMlbOs3RQQQ8ymBYoRKp",
-	"5kP2AwxoT4E7kyhg0bVYyDgV3+iviiMDFtmlEPitTjRKMfxSx/CPSMU1h4fidws5c9+s405EQ3YphQ0V",
-	"7C9Pb/jKsqnRVwLFCD3TapQ9lilxLQzT18KkfAmLtFdyyYy+sUP2MU9TS/Io5dYxXiwBpEyoZtJYV19Y",
-	"a8MOypUE1QrX7FghsRob5blhcDqob2R3+z7xuehu3fhgyq1ISCKrPJsKM6zPb9w/E7i8fxbjYADShjvk",
-	"MHd8NAgGmVQyyzP80U9MKifmwpQzu5C/9szusz/SS2Fwhmfsmqe5sIxP9bVg49GIwfbFKc+WImFOw1fN",
-	"+Y/WL+CbhYf2r2J0/2VcCCOF3SbD3yqUMCBLDFdzUZdKAZx0+AVOzDNLYvuM+Vmd4k+eSZ5Z4rZyz383",
-	"Mf4kIpxos12QXzhu3BPRh05enUAbJeUTSclLL6e7a3t3/vEcp8Pgd5R3PTt22N2rGyOdEwotlIaOaHD6",
-	"4G1u9FIcfi9MKtWa1RRaZI0E+XL5uld2/EREfZf8gAbUFgWM2ydtsRVsT9zy2LGMu3ix35zztViM10y1",
-	"IQ17zajxaNSd7F0wKExHtGW/58ln8a9cWAd/xVo5ofAjXy5TGaNqOPynhVX8Vk0M1ue4TJEBrnkqE4bT",
-	"Y6WhvGf3YSXGaLCZv/42QAXYkiyZsBbF7iDLrQODgSvmZQYL89HoWPyFjQd3v9zVl/i/jZgNTgf/67Cy",
-	"0Q/pV3v4yehpKjJaaNs6z3gKRwLFuZ9mUCnmmUzFGYtoyhEDMluvlZUYDu6CwWutZqmMH0op7jkAWbvY",
-	"/BD3OByAWdYykdA4YTwFG2fFxK20zg6eghKXIDxo01ns12TJwLdOG5EwNAFwze9oewvt+IBl+xFQQQ2f",
-	"bP6okCU4PyDEQObBh2KnPmr3g85V8sApf9SOzeD+p5nvR81sHi/AZ9O5iWmKl1q/5+bBVI0XuboCAqQw",
-	"iHfwSPZnElXE+PmLFy+Oxs/ZdOXE0zPOVCcrODaoiYQFg7tnNlYYMA15moIxCJP4onjuFtrIX8VDtyeT",
-	"1oIBqQ0rpM9UcAPPBQN18DTSggaOzv1scVqn7Ht6EAqnGB9Hcioib+RfuTQiASG+EDzx8YKff/75AIYR",
-	"ysHyenQfEBYnJcBIy61oqgH/UCN4mv0lLET/QcIdDwcbFe4dUtzmy6U2TiQfRCL5JV7zIMq/plsOYAhW",
-	"yuz2zU/Fashi0mL4obB5PIVZBithsNwhqmA/JIZn4Gh8FrGQ18Ri7Z31Qg6PEBB6CYaBcZI0In79TapE",
-	"3DbI0Gfyts3cYABa5Bup6N9ainwY2+uu+QD6mKb6DZ9suzP+m75hGVcrlkjrpIodTb2yJPJlqnlSP3BK",
-	"37CFThPb9lZ2WAII/xynIRSY81+9sCnmOfilzput33rW57TjaW1x5b3HO02nZuh0SNprjRU8AjP3awma",
-	"5lK1SUFju1tz7W7NL+Xz9PSfInYDjEqJNHkLVkO/5z/lSWVklIZHl++8gVRfYt1W6pC1NJ7qd2y0o7YR",
-	"i2ZQjdy/WsVT+auoGY3dg1vwo2Yzf3nfcrcdlJopezSZoH9ZmrY99LBXcvnN64NvRt/Yhu0+46kVbSHz",
-	"TllhyHwgaQ+3YfTTCBCY+EuhYrQSth4EMwJoAnoIroLlNM6af6Cf5lTrVHB17+OQ8VvvU4/gf5ud7K1n",
-	"pe0cbKRoiznWHqDGejazjMWtaHPMzwvuGC9ZhSUy6bJL4Un0sRt5suPRqNwr2MfAh6w7fBHB6NKJzG7T",
-	"T5/1DR3su3JZ3Bi+eqig1zf2W5KTtuyxAn6qeBAmvRRg18Q8twJYTJrKWWc33JaegVdn2rCYZ6JMLfhY",
-	"QIcxj5ps9vykV+riXCWeD9FkplevXtxnBKR7Y4Dx7rebtVr8DXecSIUh4JnRWblctkdcAAfZT2C/FfUa",
-	"jXaaRFcVLo2OhbVtLVh93bPvv7MGa1KqvXUdtmvtTN+J/ZvgKQiFrum0NHoqnlmfreoe0xrBymXqq10X",
-	"2TeXwkbsTkYxFApDFpF9SlE7ClVb4fp9+V21cWHy1heyMdTR2fVKYu0ka2pmREfatKjl59ZHrVJibRCU",
-	"S6Io6DCtKv32+uInOFA9BrFO80z1j0i/YTJI5WnKbhaCxI4BA5RTOvPGaDX30XN4aizStGmYDqyOB8EA",
-	"huBT+MKZXPTQNJV9kcNPi5WVMU8Z/AxTwIyfKMIt1nHjLOWnyCtDTxWuHTfFwm6CrdfwsjpmPcbXVLgb",
-	"IRQboTAaYxi1Kx94mq9xCvVs5rMlQDS2ZxfgxymREKVTreatkOF4tF2mIBmDYmOLCWw2/D7rG/uukuZt",
-	"Q6rSu5guXsCUQUkVcmi3EzZGvsGcJA7YP9bm09aSEo5l2lsHQjkjhcUwOeoJTBg9iTXwKGXXf7xbg5ZL",
-	"7Nscyh/0Cewq3p8JbnMjMlgT4/O5EXNMP0rlNMXdp3l8JZztbhX98M0nd7uP+agzMN78AOxGJm4BRC6y",
-	"wXsvn5+MRhj35Czhq4A9H528LL+5EeKqycWTnQ6in+/OIpao9D3e1W/SiTRZa2PCb16H0DJjbkp2AtmC",
-	"3MS4vRIY4m0s6OsAk7CDACXdLzWOKwyL4vciR+svDQZlhra28zXnurOGZt5pe4KNVLlI2J6rwnvPbFAE",
-	"99Zl1Fpyp5kvKssbym1MuBOYzO07vd0s0i6pr91n3sp1bZx6WRSw29QfZdy1UtrdVFo3jdg6iyXXVsdh",
-	"vYDwrN8fpiCmxuIijBwx7lgqfFTd61LvU8EXV2KFeWdPdlGYVXsNOyBU9C2YAkozpdUB/o4apzg49Ghf",
-	"q9G2PXLl1ie+GwM8QIJUZ2sn0XHhOKVgykN6v9vgQN/zDpQK97wHTkqTGR/B4V1L3Ti0HWBj1rMazaZH",
-	"ISE/4JGc5wYjKshOtIUBFpEw6WyLVVAptc3DJqvw63lj0Scvh3VXN9H5NK2tj8xREplmXSCL2NQLHZri",
-	"M+s9bOsKA5PODLeUfqox4cl4ONlpCiBZ7zODlLtdnj/Z7ekZb0a6d71NNvMEO662xVAZJuNhCgFuYbEf",
-	"nih9HPYFw4sY5v9Bm6xfnlFcWs8YR88G7T2wwV0Vn5RgrYMJbZnTaxIB/buCKbUy/E6P2uPe1KzC8LBT",
-	"MpMuYOPn7IP8nk1XRTUGqqCSVlOpOCb3O+qllY1oTmXkq5Pw5+Z0zlgqrKVEXFQP0UUNDtlYxzPamuDo",
-	"cQhTKRQWnwDB4bozplW6YpylfCrSbn3Dw6K97ShqyyCtfM1apkT4HH9V76oNE9fgzFfcojx3NCb65KHZ",
-	"noPuCwJ4mlJci1jTc+aThnKJse+RBqnNfcN5rFVHtAO8q3p8N+ZKacdMrpjqizf0OYbFibWsSP6OYbeO",
-	"/f6esq/jX3qTJHR1X7j967huhu+QiHpoTIbIc1FGxnoODTEp8J6aSSXtQiSFkPK2mEpYyuOrPucM0/vd",
-	"cWELmQWCl7lTChH6xzWDwqNXL8aT3ULDD4h8/37b0Js+rQYfBUePHP7fmb3cLefSJUGH4IHnkj729MVr",
-	"/Vq07kKhvTZcb6JXMY/J0WhHTjLWNZ2+Xpu1rIba2SsD22HrwMeXo5enx6PT8dFw8u9w+IhyXTJ0pr9h",
-	"295wx/u3zolUZMKZFei6ZdqTgm14P80BPghnyjpiKzhLxbVIz4q6fiXm3Mlr0cqq7Gjt9qnAc2vl3Dev",
-	"VAbUpuqFNTxVd82aj7jKmsMdHZ/0T7jHAKomX6uR74uDsqXhsZOxYNGbKGDRZ/jPR+oF+hSd1aLkS26u",
-	"RNPMGLxpGUKjHWLi3qnsREucIPuHmzl62kthYqGaXvLL0RbDZps1WPqnbVIfLrasdbKV9GtWXm3FhmhR",
-	"0b4CC/9y+dqngv8RrQ383F/E/I65dpQODVHRKK/eHilssukW8fFOLXPX56oX7qVmsRHciaHv+5AzZoVy",
-	"AQbq50obkQRooViN/Qa5ulL6RvmY6ZB6TQrRAXeGilp/kJEMT4vc0F40eTkcYR7P8SuhGLds8nJ/yMie",
-	"t2WGBYwkJ/oCRg2Zdn/RVJceTywpnuSU/w4n9w8+kZsbylitn+xmTc/Xl8vXG5oV/lQHee0Z3inK33ta",
-	"+/uUQOFjSTQWJmFwdLhrMLVylrEFAZyr2hD3t+qUuO15ypfP7wtHBC7wXas+b9wUywvnlqeHh9gJuNDW",
-	"nb4cvRwd8qU8vB4fFiRNuOOH/wdG+ctxmI9GR8/Larm/jEf1zc+N3CW3XGvd7dGnQiXYIFq08c58jgGJ",
-	"Xmum1Ep4xadVVZdOte+798xunWzRVryRzsVFT0nr8ZPQutUVfV9617t6OwT3RQ5diqtHUZxq3HdPNtbt",
-	"8x630pP23ZueLXyLIamy2LeIDMmkyHdgxVeATZUtq+prIbWuxeKokWfckjlsh4i8a4JnucZuzWPS3ciK",
-	"To0lbpBp72Vf6JtI4EcoVgq+QUWMrnx74BZtJUYxbncVoEdFnBvpVhdYvk8RGSzXP8/7SqhAUPvjWcaI",
-	"Y63Iu07Y+ad31MRg2V50cMCX8oD+BDfi/NO7b5c//r+3Hy/AnwhV44KDmUxFVGuVro3qR6zVh8PBWQpF",
-	"epQ6DwanfuKVUAfhQMX5Us100TPAKcbX7EPDZgSWcakcl0oYYIDcpH4Qe3p4OJdukU+Hsc4O6/c0/hh0",
-	"+gAugNVtgDVXUlAgTNwutXGWiVTEzsj4oGCK0uU9reUsMUtJLjDbq7qJQ4UWUMAKVRxQ11PlNAWsVMoB",
-	"Q2OOrtgfhipUn7hb2KCqAivqhqm3jtkFX8J0UUxpW266NnKOtRJv/snVXLPPby8ucVNkjHzOpLOhoii6",
-	"ZVdCLNmNNlfY8k2HYsndguUqEYZFXlCjxRxzpRWWQaGzw5kzXKagzaPDqBb0hvsJ+AG4hEwq5ArgE832",
-	"lGZGJNKI2AXs048Xlww7TBOR0MK/+w6rYOzwu+/8jLAwhVpm/+/Fjx8ZnY5iGos84+rACJ6AfC2L9YaM",
-	"hmF8CvMgXyEIVau4zoLa8qVplvEkYRzbW5niGaytbNBjHzVDzICALfQNNqSX/X4Bm8tr2I1QRZPb2+iM",
-	"cYYfWCa4gnn7Y0HAAXvYreWL14Atp9yC0oHnJfpG7ZO3Ex1i/e2vEbNYcqg9ecr+Xfvdd8gAPI7FEuQX",
-	"tyWuQhcRAY1WOOb170/o+/8awQXRfuARO7QpreMZxhs0sFRZblNkojIZG118CzO5Eku3XxRGX0ZkcpM1",
-	"7ivVQgW2MmXKZEZWAzhrlWHemHkUsEwmSs4Xbn/IzusVyl3rHU33UOXKp6ZEHbahte++ZpMrhn3Bv+IW",
-	"v1OM+wtJj1HIXKhYJyJh0X9FoeLG0F7bYmmnvSRlRNISRAKMDU/mIau2EMlmhMuNEgn6rWtDC7T753Es",
-	"LB6On4tayErm1mQy3laJ+wDbmAVIZYMip+wmC9XuPWh7JIN4YvEs37Rm4Pl0n3wrpjQ9PFS1eWE+jGru",
-	"KiURqvPUai8mAqZzZ2XiDbCavD5l0V/fXrJDuIsv5XDFszRie3SZjvNMKGA/uijRsY1CtXdxw+dzYdiX",
-	"dwGb5WmKIDWpVGKfThleDFJdxjZie58MiOuFyC1z4EeQ6emLR1IZC2VFTT19eHfZ0UQwPd+Jqc380N9k",
-	"D+FadGJd2tFs55/eoUljrAeGGI6GI4wY0FoHp4Pj4Wh4DEYJaAaYQq8ZDT/M+4pwqHfckrFD2mTJQVc4",
-	"YUuHjEVomVGIZCFqRbVt3y0IFaIRRYclBlFE0mhqdZo7wb58fk8aBuUoSnKNYEHto7jnPQeSe6GKKssu",
-	"QmFs/e07m6zsnAz5TvduqArkhZMoYOIWBCddOi6Qk7KlW/mO04DdLGS8QNVT/BId4QmudXuHqlpKhetQ",
-	"KBDpzsqAVUf3AL18hMsfb8J+KnZGalWpwVL3czgrvjqwBQmFHN3GhCJ4pyJaSsXLRlDnI3UOAwX2h+zC",
-	"1wJjwQyPrxoe0l4vllOommBO+xuBplDc09/kYwXVZdJRf8nM6IxUSKgadXeEDoVeYTRkF6hDyz5tbKcu",
-	"g/sFOpWeUa2PkPPFVOcGtHzAlHahmq4q1XHqzRRu2QwxZIhpMpmmUiu3wKphbovv0QMkHY1WQ1E3HCpQ",
-	"9zcLmQqWaGwrJbNOOjKbS2IGrHt2YENXFbmr6FWoPCxW9WMNLKvGcmB20BV1oZzIBKeS8StSt7n16iFU",
-	"dB4LWC5Qxf6rYj+DHo4uZkEisVQo75LB6QC8rbpnGjSgzb72+0vVJYdtpIu7YOstHVSTHe5pocTscEeJ",
-	"K7LDtSVS0w7XYrhtx+sQpGeHaz1+3N0vLSyOo9Hofn3ZPqBHkTkKuz1R8KwRDNsSrKpiUU8UTepEh7bE",
-	"bkq//2sj/k9Bf5lgnLYK7BfR/EZ4HmPyGGN/OSpj45NJI6K9Lspcjx9T+AV2th7gaUVldu6Pb4d9e/rk",
-	"64Hfbvj2LhicEFP1PaZkvsMaCgzeMt5+SwPHAW862X5THU2kHjyBrYODU4+cfP0FyGjzLONm5UVXsbJB",
-	"MHB8bmshdvTTkLRL3RdQojhCLSzw0GTWW3A4fXkFOD/WrZagWrQBs/hAzw6oOJ3qnkGH80yUZhBBSrEy",
-	"t9bU2dFexUtBrVw9ooRZ2empRCn2X0VD9qHEtUH3u6lwEEQBK0Q9kkL9mvGkV0u8xnRfU094Nf+9Tlb3",
-	"E1KdE/nHHsUHnDVKiN41w4DO5OKuI7DHj6TFv0U6PYAk6yA6PEf6I9WEPXmv4zXVJY1c0E3t7ipa36s0",
-	"xodbwU7+OHH3avtNZUkk3DA+3n5DCQqEN0x2mVYPtktbsm4Uq3TWWQFOtV6y3gX9m0LR2PV+beEcobwr",
-	"VVQdpq5wfJvoddROtad0zdnaR9DQ1xc/BaECORawj28o5GjY399f/H2Iv5GIAxnufwU5bp0RIIlPm7H3",
-	"TGQaPFctSDrOjb6pweJW/jWhWZ4rfA7GZKdaX5FXYkU2TbFbH/NSRUwVtApGdLE4H9vVQ0X4THtVJTgb",
-	"B6OTl8HkxSRAyT4DP9AuhHBn5B9z+qsoJiefBmSOVLlgWrFZbsApCBVeZ/fPsNgagZgqZCYU98cRW2qp",
-	"CLVCe8ec6OIDKXbIPjX933gh4ivQcH51XK2w/r1YIzxtxmWamyoRyh3jUwxjOGwSVkrEPo6uMTKdq5hT",
-	"z1AqQkX4oanWV7AwkABFcUdTL71FVvsf/6Xuv3SCSMLvJDCrD+SJ1Io6pGVD0lLJbh/EIJ3sNViIdFuJ",
-	"EIR/ocYLBirxH25Te9vTtfhYx+fPZOZXpHl8VvguaKz7WiVDvRTqNkv92TzQs5mMRRFKHdolxnrh1Gfp",
-	"EP9FEIZyTlsbTFqPvD3we9cohPktHMgkBPqGNSqEg9MCvDAIKwLi130kxMuQ5CHSPCw3Kyx3K4TNCXF3",
-	"wmqPQ7/JYX0z8TlvwsFdlcJcAznqxK07BAZtgjkkNUDhoMoLUlawTApaHQdVGrD+fDWGAcZB31qDySTw",
-	"S3o5CnDyb0J1tO6GyXDyj4BueF7esGVdveYYiNMCV5s7x+NF5ks+a3ZZAeL2RtoCNL6rtaPq9jMcFmTC",
-	"X8IBJR1qXICZhyF9LW4d/R0OqJ4rqlsK7YuiKkdUBozJFmgKqDUzKfoNdkDA+8OMwvvZePd0gEn7dbz8",
-	"+1tsRSfON2oxQdOt32v+TKmkqkVFqqLZzDe7o8ny+uInb0cEBKSFOQvKCWBEl5B4rPAWQViDiygaQJ3h",
-	"ylIqc8jezdDMaIJBBCUYhKxiumVPH4W1mbShAjV3dESpiQqfqw8j6qy+tiJBikaKK3vZWMzB+7+FrzL0",
-	"88tOJj7nUq2HmWKfYX03mP5f69oTaA1mkkNF7hQlXZdLwY3tg3MKyKD1EFFAAAwEUoK5BPqxrSQIISN5",
-	"DPd/5dphAGPKEw+Ksl+3ENgH32ZVo42PN9TJmg3Z5Y3G/GGcGwPUKohjC3wZYjJfkZErSykFCmPPhavF",
-	"MX5UzOaYPiUmqT07EWAT0mK5T3RX+1DljPqsxgJ/jPqwHhPKqHU+1dudepDnCvS3RvPQ8aO88Tby3k7x",
-	"iXsGlGt4zQXqj69PJeSd8Ys6aPM9MG88xA2i04BUW0PJNkLaUQeIDNHHmmgr4w5YGOF7FVhUDXCuJ9kA",
-	"xLHboIIRraZ86p8vDFvCI1eBjAeAwe7Yk9nu/fs63j0A3uos7SF5s7eZJXI2A8e1xIOjH54FdUFWTHcP",
-	"JBnGZkMVNacZ7Qf1dFspaVqIq9KCSFP+vRV/cJQnGJwcHT1w73YGWvrDJELrTO/MInVcqh7+uNCZ8LVj",
-	"RmxebWlKtOyB4f0Cauc+HFQbqrKKapZQzW4jbtpgsdEFxJsbzLXzwmSxy1SiZi2hDxDlqewzThgMUIO3",
-	"Z+eqxtMyEcrJmcSS21A1bZdSdO/7qsKy0x8Lhmq9/oF/MQzHmsMhe02Pz/iKUZUWnjww9Lw1iZZMYUmk",
-	"qzN8/Y8v8yKzkywuI5Ypj4Vlkow1IxwVh4JZxGeieBS9vcbHqJPc8Gm6AkPqk7ZubsTFf7+ngBSYmgIP",
-	"Dk7O8SsKcxEqANkcRiD0CUu1FTZUnoGGjERU8Q6cQlAkvm4s09fwGcNivCz/wkJIhNwqX1Z0dMIW+33W",
-	"Sw3sYqPpkuWpk0tu3CEYfFRNi/BSsU78W4lKQAt/26WPPtRkho6dcAeFLV96znf3ldglNsfvYaU0MDFG",
-	"642JdmP4uGYTdGGrn9BUayKQrzEUSgR/4s8/2Er4D8leYFoXXYsevJcHSFjij/XJjPfosJBmMybHqt5C",
-	"5gqVkPir6RAKhVc2x7Bzvv8qXAMgohPRXgev/cy2miHu/9qY5rnc9BqZLU1vG2dZ6oe12C/9L1CqIdzu",
-	"Ms/tqDGPL7jxWBsVWka/5OkxeXvEkQeneErB0+CkNXKn3JfqJS9/UufknvGxn7EWtAL86YVTqRXeIbLK",
-	"fWTEbzK5Wy8afqw6TqYrOJJgU8mkUXvB/Ws60fQh27iZlunIho3Jrr63s8AEntm2SCjeUweGWO3lXZuF",
-	"wHbg0kcfqFoe5+B41yyOytO0m8ahb//tFRFFMcN/zLH6jMb19cNKBOy2uoBiBAyigs/ijxBGNNH0psgt",
-	"ASDVQTzXdwWuLXklrJzH8Gu91LBRfdmBslnHfW1kmvVwNH0Jx/tyKnZX9r3eKE0LohVlgvdmvIfU711X",
-	"G9HiIbuGf36ryHB3aLEJcD1PnRewxpSXqNCLTAkY6nSBc4zBHOxxwng/voQiXniUWfQJ6QWLPFSZVLkT",
-	"iCsrFFsJbuw+U0Ik9BybIWqbp9OQXZZYjQUWsm++hOuEpddz2YBNbBCq8cgGbDyxATvGT1nAJlnAxiP4",
-	"D3w6xk+LgB0tAna8CNjzRcDG8MeYYhYv6JVy1AtR4URaX5+Pq3A6jxfCFgUtRYdYlPHbb1gSYiO298LD",
-	"iotr7BsivZVpI/aH7HtPNOo85KFK+Iqg1XEw9D7TAhRRSONXbqWKBRu/ejE6GI0b+KNnDEYo9qIYCWhN",
-	"/WTN1/oGiBJdXs4d+6BxCuXl1DSxhwUm+ANfkcQ4OoaNO5qEaqFzY89Y1MTQrZppPIw1znx/yGqwuNhD",
-	"6oxwSOEORG6o6hi5UpFzj1GN7ZC5pyzKJL5/N+O3vkWEX88jxEKlPSyBP1uoqAGLUPD4u2C5UfE6m7zc",
-	"jAqwlKSoEzDjHvBQLOXButWiP6wL2MsLkkjLIvgpIsr3xS4q+8UDlO9gwfgzu96haZowv5c/s6UEZ80L",
-	"W3e+85EFQk2yvW69UNrmUytQyOz46ufyHbGIPjnTeSsDTzURFPbt99U8BHVfodCmgorBDr7kB5BTxbl3",
-	"2id6AzYeDhF5s+fNLn1zrATdulcaj0ZbUT63vOT48f5lC2h/UgO5ryyOSQkHhJjHL0clhjF8JCxh+IS4",
-	"vi9HHqn35aiO+oN3eohkupfge+ludKXhbu9T068VtnQ/oDTsnZ/iUXOKL14hflJ7ki9etSf54tVdy6Bf",
-	"/8TJP3wqkVD7OxD7HSj8dRj1Pejz6xCzH+E7eBG47l2HBYMXyqXs42yqk/8gx2LtyymKBXuaBGjdoGW2",
-	"wW5c4DuLfl1rGmJfKKPmPwLHwfQslV/Ia3HGpKvKgNFcavT/93rn/kVJjz32ZVRaX+3OT/7Z696P21qe",
-	"T2LVrPFroeACfKNTjaxVA7onLIEcbKWr7zQv4RKKNlNMeIGBh9PGVlBs8s7kHLVVwKLJ6DiigpAbuYbQ",
-	"nwVPJMz3z0brz/gKNud74/F0TkbHD8zKlsRDfGQY+bRWPM2MmOWWTuYTvJPYP+Gsen0WwgPcLFZtXimJ",
-	"v4VZ8Pyb6/W2nQ+8NfAAavAjmLTfuwEJWIECgI0dEVgAi3ma4su2qJ//sMcWeq9jnrJEXItULzOKy+ND",
-	"96KMX2EFUrTfQATo9CuiVvEr7KyiBFX14vkUy6ECj5AY+FTktagB1Qw71irzWDfdcjubZ5gcxChmFbXU",
-	"szKpYWvD+Yhld6BPwhxUJZUlcG9zFraPfIVYKIAkavteH6K28Xe/3P3/AAAA//8=",
-}
-
-// decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
-// after base64-decoding and flate-decompressing the embedded blob.
-func decodeSpec() ([]byte, error) {
-	encoded := strings.Join(swaggerSpec, "")
-	compressed, err := base64.StdEncoding.DecodeString(encoded)
-	if err != nil {
-		return nil, fmt.Errorf("error base64 decoding spec: %w", err)
-	}
-	zr := flate.NewReader(bytes.NewReader(compressed))
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(zr); err != nil {
-		return nil, fmt.Errorf("read flate: %w", err)
-	}
-	if err := zr.Close(); err != nil {
-		return nil, fmt.Errorf("close flate reader: %w", err)
-	}
-
-	return buf.Bytes(), nil
-}
-
-var rawSpec = decodeSpecCached()
-
-// a naive cache of the decoded OpenAPI spec
-func decodeSpecCached() func() ([]byte, error) {
-	data, err := decodeSpec()
-	return func() ([]byte, error) {
-		return data, err
-	}
-}
-
-// Constructs a synthetic filesystem for resolving external references when loading openapi specifications.
-func PathToRawSpec(pathToFile string) map[string]func() ([]byte, error) {
-	res := make(map[string]func() ([]byte, error))
-	if len(pathToFile) > 0 {
-		res[pathToFile] = rawSpec
-	}
-
-	return res
-}
-
-// GetSpec returns the OpenAPI specification corresponding to the generated
-// code in this file. External references in the spec are resolved through
-// PathToRawSpec; externally-referenced files must be embedded in their
-// corresponding Go packages (via the import-mapping feature). URL-based
-// external refs are not supported.
-func GetSpec() (swagger *openapi3.T, err error) {
-	resolvePath := PathToRawSpec("")
-
-	loader := openapi3.NewLoader()
-	loader.IsExternalRefsAllowed = true
-	loader.ReadFromURIFunc = func(loader *openapi3.Loader, url *url.URL) ([]byte, error) {
-		pathToFile := url.String()
-		pathToFile = path.Clean(pathToFile)
-		getSpec, ok := resolvePath[pathToFile]
-		if !ok {
-			err1 := fmt.Errorf("path not found: %s", pathToFile)
-			return nil, err1
-		}
-		return getSpec()
-	}
-	var specData []byte
-	specData, err = rawSpec()
-	if err != nil {
-		return
-	}
-	swagger, err = loader.LoadFromData(specData)
-	if err != nil {
-		return
-	}
-	return
-}
-
-// GetSpecJSON returns the raw JSON bytes of the embedded OpenAPI
-// specification: decompressed but not unmarshaled. External references
-// are not resolved here; the bytes are the spec exactly as embedded by
-// codegen. The result is cached at package init time, so repeated calls
-// are cheap.
-func GetSpecJSON() ([]byte, error) {
-	return rawSpec()
-}
-
-// GetSwagger returns the OpenAPI specification corresponding to the
-// generated code in this file.
-//
-// Deprecated: GetSwagger predates kin-openapi renaming openapi3.Swagger
-// to openapi3.T. Use [GetSpec] instead. This wrapper is retained for
-// backwards compatibility.
-func GetSwagger() (*openapi3.T, error) {
-	return GetSpec()
 }

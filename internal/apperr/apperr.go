@@ -78,9 +78,3 @@ func As(err error) (*Error, bool) {
 	ok := errors.As(err, &e)
 	return e, ok
 }
-
-// IsKind reports whether err's chain holds an *Error of kind k.
-func IsKind(err error, k Kind) bool {
-	e, ok := As(err)
-	return ok && e.Kind == k
-}

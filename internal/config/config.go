@@ -30,7 +30,12 @@ type Config struct {
 	LogLevel        string
 }
 
-// Default returns the configuration used when nothing is set.
+// MaxChunkBytesLimit is the largest MaxChunkBytes that can work: a chunk is one bytea value,
+// and PostgreSQL refuses values of 1 GiB and more.
+const MaxChunkBytesLimit int64 = 512 << 20
+
+// Default returns the configuration used when nothing is set. It is the one place of every
+// default: the packages that take these values (ingest, pgembed, server) have none of their own.
 func Default() Config {
 	return Config{
 		Addr:            ":8080",
@@ -127,11 +132,11 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 // Validate reports settings that cannot work.
 func (c Config) Validate() error {
 	var errs []error
-	if c.MaxChunkBytes < 1 {
-		errs = append(errs, errors.New("max chunk bytes must be >= 1"))
+	if c.MaxChunkBytes < 1 || c.MaxChunkBytes > MaxChunkBytesLimit {
+		errs = append(errs, fmt.Errorf("max chunk bytes must be between 1 and %d", MaxChunkBytesLimit))
 	}
-	if c.XLSXRowLimit < 0 {
-		errs = append(errs, errors.New("xlsx row limit must be >= 0"))
+	if c.XLSXRowLimit < 1 {
+		errs = append(errs, errors.New("xlsx row limit must be >= 1 (it bounds an XLSX export's memory; CSV, JSON and NDJSON have no limit)"))
 	}
 	if c.UploadMaxAge <= 0 || c.PurgeInterval <= 0 {
 		errs = append(errs, errors.New("upload max age and purge interval must be > 0"))

@@ -47,6 +47,8 @@ func TestLoad(t *testing.T) {
 		{name: "bad env duration", env: map[string]string{"UPLOAD_MAX_AGE": "1 day"}, wantErr: "UPLOAD_MAX_AGE"},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "log level"},
 		{name: "zero chunk", args: []string{"--max-chunk-bytes", "0"}, wantErr: "max chunk bytes"},
+		{name: "chunk over what a bytea holds", args: []string{"--max-chunk-bytes", "1GiB"}, wantErr: "max chunk bytes"},
+		{name: "zero xlsx limit", args: []string{"--xlsx-row-limit", "0"}, wantErr: "xlsx row limit"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
 		{name: "missing tokens file", args: []string{"--api-tokens-file", "/nonexistent/tokens"}, wantErr: "api tokens file"},
 	}

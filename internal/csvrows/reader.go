@@ -211,11 +211,11 @@ func (r *Reader) readCell(col column, name string, cell []byte, plain bool, row 
 			return ""
 		}
 		f, p := parseNumber(v)
-		switch {
-		case p != numberOK:
+		if p != numberOK {
 			return numberMessage(name, p)
-		case f < 0:
-			return "speed must be >= 0"
+		}
+		if err := records.CheckSpeed(f); err != nil {
+			return "speed " + err.Error()
 		}
 		row.Speed, row.SpeedValid = f, true
 	case colOdometer:
@@ -224,11 +224,11 @@ func (r *Reader) readCell(col column, name string, cell []byte, plain bool, row 
 			return "odometer is required"
 		}
 		f, p := parseNumber(v)
-		switch {
-		case p != numberOK:
+		if p != numberOK {
 			return numberMessage(name, p)
-		case f < 0:
-			return "odometer must be >= 0"
+		}
+		if err := records.CheckOdometer(f); err != nil {
+			return "odometer " + err.Error()
 		}
 		row.Odometer = f
 	case colSOC:
@@ -237,11 +237,14 @@ func (r *Reader) readCell(col column, name string, cell []byte, plain bool, row 
 			return "soc is required"
 		}
 		f, p := parseNumber(v)
-		switch {
-		case p == numberSyntax:
+		if p == numberSyntax {
 			return numberMessage(name, p)
-		case p != numberOK || f < records.MinSOC || f > records.MaxSOC || f != math.Trunc(f):
-			return "soc must be an integer between 0 and 100"
+		}
+		if p == numberInfinite {
+			f = math.Inf(1) // out of range, like any huge soc
+		}
+		if err := records.CheckSOC(f); err != nil {
+			return "soc " + err.Error()
 		}
 		row.SOC = int16(f)
 	case colElevation:
@@ -258,8 +261,8 @@ func (r *Reader) readCell(col column, name string, cell []byte, plain bool, row 
 		if isNull(trimSpace(cell)) {
 			return ""
 		}
-		if utf8.RuneCount(cell) > records.MaxShiftStateLen {
-			return "shift_state must be at most 20 characters"
+		if err := records.CheckShiftState(view(cell)); err != nil {
+			return "shift_state " + err.Error()
 		}
 		row.ShiftState, row.ShiftStateValid = shiftState(cell), true
 	}

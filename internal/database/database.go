@@ -32,9 +32,14 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "vehicle-data"
 	}
-	// A cancelled request (a client that went away mid-export, a shutdown) asks PostgreSQL to
-	// stop the statement, instead of pgx's default of closing the socket, which leaves the
-	// statement running server-side, still holding its locks, until it notices.
+	// A cancelled request (a client that went away mid-export or mid-finalize, a shutdown) asks
+	// PostgreSQL to stop the statement, instead of pgx's default of closing the socket, which
+	// leaves the statement running server-side, still holding its locks, until it notices.
+	// This is the service's only cancellation path, and enough for every caller: pgx sends the
+	// cancel request, waits for it (and a margin against it hitting the next statement) before
+	// the connection is used again, and drops the connection only when the server has not
+	// answered within DeadlineDelay. A finalize's COPY or INSERT thus ends at once and releases
+	// the upload's lock; ingest, which once did the same by hand, relies on this.
 	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, CancelRequestDelay: 0, DeadlineDelay: 5 * time.Second}
 	}

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
@@ -36,49 +35,6 @@ func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		for range 200_000 {
 			check(t, randomFloat(rng))
-		}
-	})
-}
-
-func TestAppendTimeMatchesRFC3339Nano(t *testing.T) {
-	berlin := time.FixedZone("CEST", 2*60*60)
-	tests := []struct {
-		name string
-		in   time.Time
-		want string
-	}{
-		{"whole second", time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC), "2024-06-01T12:00:00Z"},
-		{"milliseconds trimmed", time.Date(2022, 7, 12, 18, 5, 17, 400_000_000, time.UTC), "2022-07-12T18:05:17.4Z"},
-		{"microseconds", time.Date(2022, 7, 12, 18, 5, 17, 123_456_000, time.UTC), "2022-07-12T18:05:17.123456Z"},
-		{"nanoseconds", time.Date(2022, 7, 12, 18, 5, 17, 1, time.UTC), "2022-07-12T18:05:17.000000001Z"},
-		{"offset converted to UTC", time.Date(2024, 6, 1, 0, 30, 0, 0, berlin), "2024-05-31T22:30:00Z"},
-		{"first instant", time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), "0001-01-01T00:00:00Z"},
-		{"last instant", time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC), "9999-12-31T23:59:59.999999999Z"},
-		{"year past 9999 falls back", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "10000-01-01T00:00:00Z"},
-		{"negative year falls back", time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), "-0001-01-01T00:00:00Z"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := string(appendTime(nil, tt.in)); got != tt.want {
-				t.Errorf("appendTime = %s, want %s", got, tt.want)
-			}
-		})
-	}
-	t.Run("random against the time package and encoding/json", func(t *testing.T) {
-		rng := rand.New(rand.NewPCG(3, 4))
-		for range 100_000 {
-			in := randomTime(rng)
-			got := string(appendTime(nil, in))
-			if want := in.UTC().Format(time.RFC3339Nano); got != want {
-				t.Fatalf("appendTime(%v) = %s, want %s", in, got, want)
-			}
-			js, err := json.Marshal(in.UTC())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := string(js[1 : len(js)-1]); got != want {
-				t.Fatalf("appendTime(%v) = %s, encoding/json says %s", in, got, want)
-			}
 		}
 	})
 }

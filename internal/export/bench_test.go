@@ -48,12 +48,12 @@ func BenchmarkEncode(b *testing.B) {
 		b.Run(string(format), func(b *testing.B) {
 			// One untimed run measures the output size for MB/s.
 			size := &countWriter{}
-			encodeBench(b, New(format, size), recs)
+			encodeBench(b, newEncoder(b, format, size), recs)
 			b.SetBytes(size.n)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				encodeBench(b, New(format, io.Discard), recs)
+				encodeBench(b, newEncoder(b, format, io.Discard), recs)
 			}
 			b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 		})

@@ -19,37 +19,25 @@ import (
 type Encoder interface {
 	Begin() error
 	Write(r *records.Record) error
-	// Flush hands buffered bytes to the writer so a slow export shows
-	// progress. XLSX can only be written whole, so it does nothing there.
-	Flush() error
 	End() error
 	Close() error
 }
 
 // New returns the encoder of format f writing to w; XLSX gets the default
-// XLSXOptions. An unknown format yields an encoder whose every method fails.
-func New(f Format, w io.Writer) Encoder {
+// XLSXOptions. An unknown format is an error wrapping ErrUnknownFormat.
+func New(f Format, w io.Writer) (Encoder, error) {
 	switch f {
 	case CSV:
-		return NewCSV(w)
+		return NewCSV(w), nil
 	case JSON:
-		return NewJSON(w)
+		return NewJSON(w), nil
 	case NDJSON:
-		return NewNDJSON(w)
+		return NewNDJSON(w), nil
 	case XLSX:
-		return NewXLSX(w, XLSXOptions{})
+		return NewXLSX(w, XLSXOptions{}), nil
 	}
-	return failed{fmt.Errorf("%w %q: allowed values are csv, json, ndjson, xlsx", ErrUnknownFormat, string(f))}
+	return nil, fmt.Errorf("%w %q: allowed values are csv, json, ndjson, xlsx", ErrUnknownFormat, string(f))
 }
-
-// failed is the encoder of an unknown format.
-type failed struct{ err error }
-
-func (e failed) Begin() error                { return e.err }
-func (e failed) Write(*records.Record) error { return e.err }
-func (e failed) Flush() error                { return e.err }
-func (e failed) End() error                  { return e.err }
-func (e failed) Close() error                { return nil }
 
 // Errors of misuse, returned instead of writing a malformed document.
 var (

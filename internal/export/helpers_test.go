@@ -1,15 +1,27 @@
 package export
 
 import (
+	"io"
 	"math"
 	"math/rand/v2"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/vehicle-data/vehicle-data/internal/records"
 )
 
 func ptr[T any](v T) *T { return &v }
+
+// newEncoder is New for a format the test knows to exist.
+func newEncoder(tb testing.TB, f Format, w io.Writer) Encoder {
+	tb.Helper()
+	e, err := New(f, w)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
 
 // jsonRecord is how the list endpoint serialises a record with encoding/json;
 // the JSON encoders must produce the same bytes.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/vehicle-data/vehicle-data/internal/records"
 )
@@ -164,7 +165,7 @@ func appendCSVRecord(b []byte, r *records.Record) []byte {
 	b = append(b, ',')
 	b = appendCSVField(b, r.VehicleID)
 	b = append(b, ',')
-	b = appendTime(b, r.Timestamp)
+	b = r.Timestamp.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, ',')
 	if r.Speed != nil {
 		b = appendFloat(b, *r.Speed)
@@ -190,7 +191,7 @@ func appendJSONRecord(b []byte, r *records.Record) []byte {
 	b = append(b, `,"vehicle_id":`...)
 	b = appendJSONString(b, r.VehicleID)
 	b = append(b, `,"timestamp":"`...)
-	b = appendTime(b, r.Timestamp) // never needs escaping
+	b = r.Timestamp.UTC().AppendFormat(b, time.RFC3339Nano) // never needs escaping
 	b = append(b, `","speed":`...)
 	if r.Speed != nil {
 		b = appendFloat(b, *r.Speed)

@@ -216,7 +216,7 @@ func TestEncoderErrors(t *testing.T) {
 	for _, format := range []Format{CSV, JSON, NDJSON, XLSX} {
 		for _, tt := range tests {
 			t.Run(string(format)+"/"+tt.name, func(t *testing.T) {
-				e := New(format, io.Discard)
+				e := newEncoder(t, format, io.Discard)
 				defer e.Close()
 				err := tt.run(e)
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -232,12 +232,8 @@ func TestEncoderErrors(t *testing.T) {
 }
 
 func TestNewUnknownFormat(t *testing.T) {
-	e := New(Format("pdf"), io.Discard)
-	if err := e.Begin(); !errors.Is(err, ErrUnknownFormat) {
-		t.Errorf("Begin: got %v, want ErrUnknownFormat", err)
-	}
-	if err := e.Close(); err != nil {
-		t.Errorf("Close: %v", err)
+	if e, err := New(Format("pdf"), io.Discard); e != nil || !errors.Is(err, ErrUnknownFormat) {
+		t.Errorf("New: got %v, %v, want ErrUnknownFormat", e, err)
 	}
 }
 
@@ -252,7 +248,7 @@ func TestTextEncoderWriteFailureSticks(t *testing.T) {
 	for _, format := range []Format{CSV, JSON, NDJSON} {
 		t.Run(string(format), func(t *testing.T) {
 			w := &failingWriter{}
-			e := New(format, w)
+			e := newEncoder(t, format, w)
 			if err := e.Begin(); err != nil {
 				t.Fatalf("Begin: %v", err)
 			}
@@ -287,7 +283,7 @@ func TestTextEncoderStreams(t *testing.T) {
 	for _, format := range []Format{CSV, JSON, NDJSON} {
 		t.Run(string(format), func(t *testing.T) {
 			w := &countingWriter{}
-			e := New(format, w)
+			e := newEncoder(t, format, w)
 			if err := e.Begin(); err != nil {
 				t.Fatal(err)
 			}
@@ -300,7 +296,7 @@ func TestTextEncoderStreams(t *testing.T) {
 			if w.n < bufferSize {
 				t.Errorf("%d bytes written before End, want at least %d", w.n, bufferSize)
 			}
-			if err := e.Flush(); err != nil {
+			if err := e.(*TextEncoder).Flush(); err != nil {
 				t.Fatal(err)
 			}
 			before := w.n
@@ -327,7 +323,7 @@ func TestTextEncoderWriteDoesNotAllocate(t *testing.T) {
 	for _, format := range []Format{CSV, JSON, NDJSON} {
 		for name, rec := range map[string]records.Record{"plain": plainRecord(1), "hostile": hostile, "parked": parked} {
 			t.Run(string(format)+"/"+name, func(t *testing.T) {
-				e := New(format, io.Discard)
+				e := newEncoder(t, format, io.Discard)
 				if err := e.Begin(); err != nil {
 					t.Fatal(err)
 				}

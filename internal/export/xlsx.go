@@ -33,12 +33,17 @@ type XLSXOptions struct {
 	RowsPerSheet int
 	// MaxRows bounds the whole workbook, which is held until End (memory
 	// and temporary files grow with it); 0 means no bound. The caller
-	// should check the row count first and answer 413: this is the backstop.
+	// should check the row count first with Fits and answer 413: this is
+	// the backstop.
 	MaxRows int
 	// TmpDir is where excelize spills sheets larger than 16 MiB; "" means
 	// the system's temporary directory.
 	TmpDir string
 }
+
+// Fits reports whether a workbook of rows data rows stays within MaxRows: the one reading of
+// the limit, for the caller's count check and the encoder's backstop alike.
+func (o XLSXOptions) Fits(rows int64) bool { return o.MaxRows == 0 || rows <= int64(o.MaxRows) }
 
 // columns of the sheet with their widths in characters.
 var columns = [...]struct {
@@ -155,7 +160,7 @@ func (e *XLSXEncoder) Write(r *records.Record) error {
 	if err := checkFinite(r); err != nil {
 		return e.fail(err)
 	}
-	if e.opts.MaxRows > 0 && e.rows >= e.opts.MaxRows {
+	if !e.opts.Fits(int64(e.rows) + 1) {
 		return e.fail(fmt.Errorf("%w: more than %d", ErrTooManyRows, e.opts.MaxRows))
 	}
 	if e.sheetRows == e.opts.RowsPerSheet {
@@ -198,9 +203,6 @@ func (e *XLSXEncoder) Write(r *records.Record) error {
 	e.rows++
 	return nil
 }
-
-// Flush does nothing: a workbook is a zip archive written whole by End.
-func (e *XLSXEncoder) Flush() error { return e.err }
 
 // End finishes the last sheet, writes the workbook and removes excelize's
 // temporary files.

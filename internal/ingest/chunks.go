@@ -9,6 +9,7 @@ import (
 
 	"github.com/vehicle-data/vehicle-data/gen/db"
 	"github.com/vehicle-data/vehicle-data/internal/apperr"
+	"github.com/vehicle-data/vehicle-data/internal/database"
 )
 
 // ChunkMeta identifies one chunk of an upload.
@@ -23,6 +24,7 @@ type ChunkMeta struct {
 // Sending an index again replaces that chunk. A Total differing from the upload's earlier
 // chunks is a conflict.
 func (s *Service) PutChunk(ctx context.Context, meta ChunkMeta, data []byte) (received int, err error) {
+	defer func() { err = database.Unavailable(err) }()
 	if err := checkUploadID(meta.VehicleID, meta.FileName); err != nil {
 		return 0, err
 	}
@@ -86,7 +88,7 @@ func (s *Service) Status(ctx context.Context, vehicleID, fileName string) (Statu
 	}
 	rows, err := s.q.UploadStatus(ctx, s.pool, db.UploadStatusParams{VehicleID: vehicleID, FileName: fileName})
 	if err != nil {
-		return Status{}, fmt.Errorf("upload status: %w", err)
+		return Status{}, database.Unavailable(fmt.Errorf("upload status: %w", err))
 	}
 	if len(rows) == 0 {
 		return Status{}, errUploadNotFound(vehicleID, fileName)

@@ -279,7 +279,7 @@ func TestPurge(t *testing.T) {
 		gone bool
 	}{{"old.csv", true}, {"busy.csv", false}, {"fresh.csv", false}} {
 		_, err := svc.Status(t.Context(), "veh1", tt.file)
-		if gotGone := apperr.IsKind(err, apperr.KindNotFound); gotGone != tt.gone || (!gotGone && err != nil) {
+		if gotGone := isKind(err, apperr.KindNotFound); gotGone != tt.gone || (!gotGone && err != nil) {
 			t.Errorf("after purge, Status(%s) = %v; want gone = %v", tt.file, err, tt.gone)
 		}
 	}
@@ -321,7 +321,7 @@ func TestRunPurger(t *testing.T) {
 	for {
 		_, errOld := svc.Status(t.Context(), "veh1", "old.csv")
 		_, errLater := svc.Status(t.Context(), "veh1", "later.csv")
-		if apperr.IsKind(errOld, apperr.KindNotFound) && apperr.IsKind(errLater, apperr.KindNotFound) {
+		if isKind(errOld, apperr.KindNotFound) && isKind(errLater, apperr.KindNotFound) {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -481,7 +481,7 @@ func TestFinalizeConcurrent(t *testing.T) {
 		switch {
 		case err == nil:
 			succeeded++
-		case apperr.IsKind(err, apperr.KindConflict), apperr.IsKind(err, apperr.KindNotFound):
+		case isKind(err, apperr.KindConflict), isKind(err, apperr.KindNotFound):
 			// It ran while the winner held the upload (409), or after it finished (404).
 		default:
 			t.Errorf("finalize %d: %v, want success, conflict or not found", i, err)

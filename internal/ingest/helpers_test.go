@@ -226,3 +226,9 @@ func finalize(t testing.TB, svc *ingest.Service, vehicleID, fileName string, tot
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// isKind reports whether err's chain holds an apperr.Error of kind k.
+func isKind(err error, k apperr.Kind) bool {
+	e, ok := apperr.As(err)
+	return ok && e.Kind == k
+}

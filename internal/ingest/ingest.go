@@ -8,22 +8,17 @@ package ingest
 import (
 	"fmt"
 	"log/slog"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vehicle-data/vehicle-data/gen/db"
 	"github.com/vehicle-data/vehicle-data/internal/apperr"
+	"github.com/vehicle-data/vehicle-data/internal/config"
 	"github.com/vehicle-data/vehicle-data/internal/csvrows"
 	"github.com/vehicle-data/vehicle-data/internal/records"
 )
 
 const (
-	// DefaultMaxChunkBytes is the chunk size limit when Options.MaxChunkBytes is 0.
-	DefaultMaxChunkBytes int64 = 16 << 20
-	// MaxChunkBytesLimit caps Options.MaxChunkBytes: a chunk is one bytea value, and PostgreSQL
-	// refuses values of 1 GiB and more.
-	MaxChunkBytesLimit int64 = 512 << 20
 	// MaxTotalChunks bounds total_chunks, so that a status or a missing-chunks answer (one
 	// index per missing chunk) stays small whatever a client claims.
 	MaxTotalChunks = 100_000
@@ -52,7 +47,7 @@ func (noMetrics) UploadsPurged(int64) {}
 
 // Options configures a Service. The zero value is usable.
 type Options struct {
-	MaxChunkBytes int64        // largest chunk accepted; 0 means DefaultMaxChunkBytes; at most MaxChunkBytesLimit
+	MaxChunkBytes int64        // largest chunk accepted, 1..config.MaxChunkBytesLimit; 0 means config.Default's
 	Logger        *slog.Logger // nil discards logs
 	Metrics       Metrics      // nil records nothing
 }
@@ -81,10 +76,13 @@ func New(pool *pgxpool.Pool, opts Options) *Service {
 		metrics:       opts.Metrics,
 		pairSlot:      make(chan struct{}, 1),
 	}
-	if s.maxChunkBytes <= 0 {
-		s.maxChunkBytes = DefaultMaxChunkBytes
+	if s.maxChunkBytes == 0 {
+		s.maxChunkBytes = config.Default().MaxChunkBytes
 	}
-	s.maxChunkBytes = min(s.maxChunkBytes, MaxChunkBytesLimit)
+	if s.maxChunkBytes < 1 || s.maxChunkBytes > config.MaxChunkBytesLimit {
+		// config.Validate rejects such a setting; reaching here is a caller's bug.
+		panic(fmt.Sprintf("ingest: MaxChunkBytes %d outside 1..%d", s.maxChunkBytes, config.MaxChunkBytesLimit))
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -94,8 +92,8 @@ func New(pool *pgxpool.Pool, opts Options) *Service {
 	return s
 }
 
-// MaxChunkBytes returns the largest chunk PutChunk accepts, so a handler can bound the
-// request body before reading it.
+// MaxChunkBytes returns the largest chunk PutChunk accepts; the HTTP layer bounds the upload's
+// request body and the chunk part with it.
 func (s *Service) MaxChunkBytes() int64 { return s.maxChunkBytes }
 
 // MissingChunksError is returned by Finalize when some chunks have not arrived (409 with
@@ -130,18 +128,8 @@ func checkUploadID(vehicleID, fileName string) error {
 }
 
 func checkText(field, v string, maxLen int) error {
-	switch n := utf8.RuneCountInString(v); {
-	case v == "":
-		return apperr.InvalidField(field, "is required")
-	case !utf8.ValidString(v):
-		return apperr.InvalidField(field, "is not valid UTF-8")
-	case n > maxLen:
-		return apperr.InvalidField(field, "is %d characters long; the maximum is %d", n, maxLen)
-	}
-	for i := 0; i < len(v); i++ {
-		if v[i] == 0 {
-			return apperr.InvalidField(field, "contains a NUL character")
-		}
+	if err := records.CheckText(v, maxLen); err != nil {
+		return apperr.InvalidField(field, "%v", err)
 	}
 	return nil
 }

@@ -35,9 +35,6 @@ import (
 const (
 	// DatabaseName is the database that Start creates for the application.
 	DatabaseName = "vehicle_data"
-	// DefaultDataDir is where a persistent server keeps its cluster, relative to the working
-	// directory.
-	DefaultDataDir = ".data/postgres"
 	// LogFile is the server's log inside the data directory; the previous run's is LogFile+".1".
 	LogFile = "pgembed.log"
 	// PasswordFile, inside the data directory, holds the superuser's password for TCP
@@ -52,8 +49,8 @@ const (
 
 // Options configure Start.
 type Options struct {
-	// DataDir holds the cluster between runs; empty means DefaultDataDir. It is made absolute.
-	// Ignored when Ephemeral.
+	// DataDir holds the cluster between runs (serve takes it from config: --data-dir); it is
+	// made absolute. Required unless Ephemeral, which ignores it.
 	DataDir string
 	// Port is the TCP port on 127.0.0.1, which also names the unix socket; 0 picks a free one.
 	Port int
@@ -130,7 +127,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 			return nil, fmt.Errorf("start postgres: %w", err)
 		}
 		s.dataDir = filepath.Join(s.tempRoot, "data")
-	} else if s.dataDir, err = filepath.Abs(cmp.Or(opts.DataDir, DefaultDataDir)); err != nil {
+	} else if opts.DataDir == "" {
+		return nil, errors.New("start postgres: no data directory (Options.DataDir)")
+	} else if s.dataDir, err = filepath.Abs(opts.DataDir); err != nil {
 		return nil, fmt.Errorf("start postgres: data directory: %w", err)
 	}
 	if err := prepareDataDir(s.dataDir, acct); err != nil {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/vehicle-data/vehicle-data/internal/config"
 )
 
 // searchableTempDir returns a fresh directory whose parents the postgres OS user can enter
@@ -110,8 +112,8 @@ func TestStartKeepsDataAcrossRestarts(t *testing.T) {
 func TestStartRelativeDataDir(t *testing.T) {
 	dir := searchableTempDir(t)
 	t.Chdir(dir)
-	s := start(t, Options{})
-	if want := filepath.Join(dir, DefaultDataDir); s.DataDir() != want {
+	s := start(t, Options{DataDir: config.Default().DataDir})
+	if want := filepath.Join(dir, config.Default().DataDir); s.DataDir() != want {
 		t.Errorf("DataDir() = %q, want %q", s.DataDir(), want)
 	}
 	if os.Geteuid() == 0 {

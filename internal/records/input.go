@@ -15,12 +15,17 @@ import (
 )
 
 // DecodeJSON reads a record to create from a JSON object and validates every field,
-// reporting each bad one. id and unknown fields are ignored.
+// reporting each bad one. id and unknown fields are ignored. A failure to read body (over
+// the request's size limit, a broken connection) is returned as it is, not as bad JSON.
 func DecodeJSON(body io.Reader) (Record, error) {
-	dec := json.NewDecoder(body)
+	rd := &readErrReader{r: body}
+	dec := json.NewDecoder(rd)
 	dec.UseNumber()
 	var raw map[string]json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
+		if rd.err != nil {
+			return Record{}, fmt.Errorf("read body: %w", rd.err)
+		}
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
 			return Record{}, apperr.Invalid("the body must be a JSON object")
@@ -34,6 +39,9 @@ func DecodeJSON(body io.Reader) (Record, error) {
 		return Record{}, apperr.Invalid("the body must be a JSON object, not null")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if rd.err != nil {
+			return Record{}, fmt.Errorf("read body: %w", rd.err)
+		}
 		return Record{}, apperr.Invalid("malformed JSON: unexpected data after the object")
 	}
 
@@ -49,7 +57,7 @@ func DecodeJSON(body io.Reader) (Record, error) {
 		bad("vehicle_id", "%v", err)
 	} else if !ok {
 		bad("vehicle_id", "is required")
-	} else if err := checkText(s, MaxVehicleIDLen); err != nil {
+	} else if err := CheckText(s, MaxVehicleIDLen); err != nil {
 		bad("vehicle_id", "%v", err)
 	} else {
 		r.VehicleID = s
@@ -68,8 +76,8 @@ func DecodeJSON(body io.Reader) (Record, error) {
 	if v, ok, err := jsonNumber(raw["speed"], true); err != nil {
 		bad("speed", "%v", err)
 	} else if ok {
-		if v < 0 {
-			bad("speed", "must be >= 0 (got %v)", v)
+		if err := CheckSpeed(v); err != nil {
+			bad("speed", "%v (got %v)", err, v)
 		} else {
 			v += 0 // -0 is stored as 0
 			r.Speed = &v
@@ -80,8 +88,8 @@ func DecodeJSON(body io.Reader) (Record, error) {
 		bad("odometer", "%v", err)
 	} else if !ok {
 		bad("odometer", "is required")
-	} else if v < 0 {
-		bad("odometer", "must be >= 0 (got %v)", v)
+	} else if err := CheckOdometer(v); err != nil {
+		bad("odometer", "%v (got %v)", err, v)
 	} else {
 		r.Odometer = v + 0
 	}
@@ -90,8 +98,8 @@ func DecodeJSON(body io.Reader) (Record, error) {
 		bad("soc", "%v", err)
 	} else if !ok {
 		bad("soc", "is required")
-	} else if v != math.Trunc(v) || v < MinSOC || v > MaxSOC {
-		bad("soc", "must be an integer between %d and %d (got %v)", MinSOC, MaxSOC, v)
+	} else if err := CheckSOC(v); err != nil {
+		bad("soc", "%v (got %v)", err, v)
 	} else {
 		r.SOC = int16(v)
 	}
@@ -107,10 +115,8 @@ func DecodeJSON(body io.Reader) (Record, error) {
 	if s, ok, err := jsonString(raw["shift_state"], true); err != nil {
 		bad("shift_state", "%v", err)
 	} else if ok {
-		if n := len([]rune(s)); n > MaxShiftStateLen {
-			bad("shift_state", "must be at most %d characters (got %d)", MaxShiftStateLen, n)
-		} else if strings.ContainsRune(s, 0) {
-			bad("shift_state", "must not contain NUL characters")
+		if err := CheckShiftState(s); err != nil {
+			bad("shift_state", "%v", err)
 		} else {
 			r.ShiftState = &s
 		}
@@ -124,6 +130,21 @@ func DecodeJSON(body io.Reader) (Record, error) {
 		return Record{}, apperr.Invalid("invalid field(s): "+strings.Join(names, ", "), errs...)
 	}
 	return r, nil
+}
+
+// readErrReader remembers the first read error other than io.EOF, so that DecodeJSON can
+// tell a body it could not read from a body that is not JSON.
+type readErrReader struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }
 
 var jsonNull = []byte("null")

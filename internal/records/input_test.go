@@ -1,6 +1,8 @@
 package records
 
 import (
+	"errors"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -77,6 +79,28 @@ func TestDecodeJSON(t *testing.T) {
 		})
 	}
 }
+
+// A body that cannot be read (over the size limit, a broken connection) is not the client's
+// bad JSON: its error comes back as it is, so the HTTP layer can answer 413 or 5xx, not 400.
+func TestDecodeJSONReadError(t *testing.T) {
+	errLimit := errors.New("request body too large")
+	for _, body := range []io.Reader{
+		io.MultiReader(strings.NewReader(`{"vehicle_id": "v`), &failingReader{errLimit}),
+		io.MultiReader(strings.NewReader(`{"vehicle_id": "v"}  `), &failingReader{errLimit}),
+	} {
+		_, err := DecodeJSON(body)
+		if !errors.Is(err, errLimit) {
+			t.Errorf("got %v, want the read error", err)
+		}
+		if _, ok := apperr.As(err); ok {
+			t.Errorf("got an apperr %v, want the bare read error", err)
+		}
+	}
+}
+
+type failingReader struct{ err error }
+
+func (r *failingReader) Read([]byte) (int, error) { return 0, r.err }
 
 func FuzzDecodeJSON(f *testing.F) {
 	for _, s := range []string{`{}`, `{"vehicle_id":"v","timestamp":"2024-06-01","odometer":1,"soc":58.0,"elevation":0}`, `[`, `{"soc":1e999}`} {

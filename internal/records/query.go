@@ -39,7 +39,7 @@ func parseFilter(in FilterInput) (Filter, *time.Location, []apperr.FieldError) {
 	)
 	if in.VehicleID != nil && *in.VehicleID != "" { // an empty filter is no filter, as in the original API
 		v := *in.VehicleID
-		if err := checkText(v, MaxVehicleIDLen); err != nil {
+		if err := CheckText(v, MaxVehicleIDLen); err != nil {
 			errs = append(errs, apperr.FieldError{Field: "vehicle_id", Message: err.Error()})
 		} else {
 			f.VehicleID = &v
@@ -132,19 +132,6 @@ func ParseOrdering(s string) (Order, error) {
 		o = append(o, OrderField{Field: term, Desc: desc})
 	}
 	return o, nil
-}
-
-// String renders the ordering in its query-parameter form.
-func (o Order) String() string {
-	parts := make([]string, len(o))
-	for i, f := range o {
-		if f.Desc {
-			parts[i] = "-" + f.Field
-		} else {
-			parts[i] = f.Field
-		}
-	}
-	return strings.Join(parts, ",")
 }
 
 // orderBy renders the ORDER BY clause from whitelisted columns only, ending with the id
@@ -296,18 +283,6 @@ func countSQL(f Filter) (string, []any) {
 		sql += " WHERE " + strings.Join(keep, " AND ")
 	}
 	return sql, args
-}
-
-func checkText(s string, max int) error {
-	switch n := len([]rune(s)); {
-	case n == 0:
-		return fmt.Errorf("must not be empty")
-	case n > max:
-		return fmt.Errorf("must be at most %d characters (got %d)", max, n)
-	case strings.ContainsRune(s, 0):
-		return fmt.Errorf("must not contain NUL characters")
-	}
-	return nil
 }
 
 func truncate(s string, n int) string {

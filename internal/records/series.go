@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/vehicle-data/vehicle-data/internal/apperr"
+	"github.com/vehicle-data/vehicle-data/internal/database"
 )
 
 // SeriesFields are the measurements a series can carry, in their default order.
@@ -220,7 +221,7 @@ func (s *Store) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 		out.Buckets, err = s.buckets(ctx, tx, q, out.Width, lo, hi)
 		return err
 	})
-	return out, err
+	return out, database.Unavailable(err)
 }
 
 func (s *Store) buckets(ctx context.Context, tx pgx.Tx, q SeriesQuery, width time.Duration, from, to time.Time) ([]Bucket, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vehicle-data/vehicle-data/gen/db"
 	"github.com/vehicle-data/vehicle-data/internal/apperr"
+	"github.com/vehicle-data/vehicle-data/internal/database"
 )
 
 // Store reads and writes records.
@@ -53,7 +54,7 @@ func (s *Store) List(ctx context.Context, f Filter, o Order, p Page, cursor stri
 	)
 	codec, err := s.cursors(ctx)
 	if err != nil {
-		return res, err
+		return res, database.Unavailable(err)
 	}
 	if cursor != "" {
 		c, err := codec.Decode(cursor, f, o)
@@ -91,7 +92,7 @@ func (s *Store) List(ctx context.Context, f Filter, o Order, p Page, cursor stri
 		}
 		return nil
 	})
-	return res, err
+	return res, database.Unavailable(err)
 }
 
 // cursors returns the codec, reading its key once: every replica shares it through the
@@ -176,7 +177,8 @@ func queryRecords(ctx context.Context, tx pgx.Tx, sql string, args []any) ([]Rec
 // Count returns the number of records matching f, scanning vehicle_data only where the
 // per-vehicle figures cannot answer (see countSQL).
 func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
-	return s.count(ctx, s.pool, f)
+	n, err := s.count(ctx, s.pool, f)
+	return n, database.Unavailable(err)
 }
 
 func (s *Store) count(ctx context.Context, dbtx db.DBTX, f Filter) (int64, error) {
@@ -201,7 +203,7 @@ func (s *Store) Get(ctx context.Context, id int64) (Record, error) {
 		return Record{}, apperr.NotFound("Not found.")
 	}
 	if err != nil {
-		return Record{}, fmt.Errorf("get record %d: %w", id, err)
+		return Record{}, database.Unavailable(fmt.Errorf("get record %d: %w", id, err))
 	}
 	return fromRow(row), nil
 }
@@ -222,7 +224,7 @@ func (s *Store) Create(ctx context.Context, r Record) (Record, error) {
 			r.VehicleID, r.Timestamp.UTC().Format(time.RFC3339Nano))
 	}
 	if err != nil {
-		return Record{}, fmt.Errorf("create record: %w", err)
+		return Record{}, database.Unavailable(fmt.Errorf("create record: %w", err))
 	}
 	return fromRow(row), nil
 }
@@ -239,7 +241,7 @@ type Vehicle struct {
 func (s *Store) Vehicles(ctx context.Context) ([]Vehicle, error) {
 	rows, err := s.q.ListVehicles(ctx, s.pool)
 	if err != nil {
-		return nil, fmt.Errorf("list vehicles: %w", err)
+		return nil, database.Unavailable(fmt.Errorf("list vehicles: %w", err))
 	}
 	out := make([]Vehicle, len(rows))
 	for i, r := range rows {
@@ -251,6 +253,10 @@ func (s *Store) Vehicles(ctx context.Context) ([]Vehicle, error) {
 // Stream calls fn for every record matching f in order o, read from one read-only
 // snapshot. The *Record passed to fn is reused between calls. fn's error stops the scan.
 func (s *Store) Stream(ctx context.Context, f Filter, o Order, fn func(*Record) error) error {
+	return database.Unavailable(s.stream(ctx, f, o, fn))
+}
+
+func (s *Store) stream(ctx context.Context, f Filter, o Order, fn func(*Record) error) error {
 	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		sql, args := selectSQL(f, o)
 		rows, err := tx.Query(ctx, sql, args...)

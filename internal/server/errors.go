@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
 	"github.com/vehicle-data/vehicle-data/gen/api"
@@ -108,9 +107,6 @@ func problemFor(err error) (int, api.Problem) {
 	if errors.Is(err, http.ErrNotMultipart) || errors.Is(err, http.ErrMissingBoundary) {
 		return http.StatusUnsupportedMediaType, api.Problem{Detail: "Content-Type must be multipart/form-data with a boundary"}
 	}
-	if isUnavailable(err) {
-		return http.StatusServiceUnavailable, api.Problem{Detail: "the database is unavailable; try again later"}
-	}
 	return http.StatusInternalServerError, api.Problem{Detail: "internal server error"}
 }
 
@@ -129,19 +125,4 @@ func paramMessage(name string) string {
 		return "must be a positive integer"
 	}
 	return "malformed value"
-}
-
-// isUnavailable reports errors that mean "the database cannot be reached", which are
-// server faults a client may retry, not bugs.
-func isUnavailable(err error) bool {
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
-		return true
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		// Class 08: connection exception; 57P0x: admin/crash shutdown, cannot connect now.
-		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")
-	}
-	return errors.Is(err, context.DeadlineExceeded)
 }

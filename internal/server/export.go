@@ -39,11 +39,16 @@ func (h *Handlers) ExportVehicleData(ctx context.Context, req api.ExportVehicleD
 		if err != nil {
 			return nil, err
 		}
-		if n > h.xlsxRowLimit {
+		if !h.xlsxOptions().Fits(n) {
 			return nil, apperr.TooLarge("%d rows match, more than the XLSX limit of %d rows; use export=csv, json or ndjson, which stream any number of rows, or narrow the filter", n, h.xlsxRowLimit)
 		}
 	}
 	return &exportResponse{ctx: ctx, h: h, filter: f, order: o, format: format, vehicleID: deref(f.VehicleID)}, nil
+}
+
+// xlsxOptions are the XLSX encoder's options, whose Fits is the one reading of the row limit.
+func (h *Handlers) xlsxOptions() export.XLSXOptions {
+	return export.XLSXOptions{MaxRows: int(h.xlsxRowLimit)}
 }
 
 // exportResponse streams the file from the store to the client. The strict server calls
@@ -66,9 +71,12 @@ func (r *exportResponse) VisitExportVehicleDataResponse(w http.ResponseWriter) e
 	rc := http.NewResponseController(w)
 	var enc export.Encoder
 	if r.format == export.XLSX {
-		enc = export.NewXLSX(lw, export.XLSXOptions{MaxRows: int(r.h.xlsxRowLimit)})
+		enc = export.NewXLSX(lw, r.h.xlsxOptions())
 	} else {
-		enc = export.New(r.format, lw)
+		var err error
+		if enc, err = export.New(r.format, lw); err != nil {
+			return err // ParseFormat let only known formats through
+		}
 	}
 	defer enc.Close()
 

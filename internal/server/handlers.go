@@ -23,7 +23,6 @@ type Handlers struct {
 	ready        func(context.Context) error
 	logger       *slog.Logger
 	xlsxRowLimit int64
-	maxChunk     int64
 	metrics      *metrics.Metrics
 }
 
@@ -125,10 +124,15 @@ func optional(s string) *string {
 	return &s
 }
 
-// CreateVehicleData implements POST /api/v1/vehicle_data/. The body was checked field by
-// field by createBodyCheck before the generated binder saw it.
+// CreateVehicleData implements POST /api/v1/vehicle_data/. The body arrives raw (see
+// gen/api/overlay.yaml; jsonOnly has checked its Content-Type) and is decoded once, by
+// records.DecodeJSON, which reports every bad field.
 func (h *Handlers) CreateVehicleData(ctx context.Context, req api.CreateVehicleDataRequestObject) (api.CreateVehicleDataResponseObject, error) {
-	r, err := h.records.Create(ctx, fromAPIInput(*req.Body))
+	in, err := records.DecodeJSON(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	r, err := h.records.Create(ctx, in)
 	if err != nil {
 		return nil, err
 	}

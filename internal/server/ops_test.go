@@ -51,7 +51,7 @@ func opsServer(t *testing.T, mutate func(*config.Config)) (*httptest.Server, *sy
 	h := server.New(server.Options{
 		Config: cfg, Logger: logger, Metrics: m, Docs: docs.Handler(),
 		Records: records.NewStore(pool),
-		Ingest:  ingest.New(pool, ingest.Options{Metrics: m}),
+		Ingest:  ingest.New(pool, ingest.Options{MaxChunkBytes: cfg.MaxChunkBytes, Metrics: m}),
 	})
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)

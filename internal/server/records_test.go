@@ -1,11 +1,13 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -465,6 +467,10 @@ func TestProbesAndSpec(t *testing.T) {
 	code, hdr, body := e.do(t, http.MethodGet, "/openapi.yaml", "", nil)
 	if code != 200 || !strings.HasPrefix(string(body), "openapi: 3.0") || !strings.Contains(hdr.Get("Content-Type"), "yaml") {
 		t.Errorf("/openapi.yaml: got %d %q %.40s", code, hdr.Get("Content-Type"), body)
+	}
+	// Byte for byte the hand-written contract (served from gen/api's generated copy).
+	if want, err := os.ReadFile("../../openapi.yaml"); err != nil || !bytes.Equal(body, want) {
+		t.Errorf("/openapi.yaml differs from openapi.yaml (%d bytes, want %d; %v): run make generate", len(body), len(want), err)
 	}
 	if code, _, body := e.do(t, http.MethodGet, "/api/v1/nope/", "", nil); code != 404 {
 		t.Errorf("unknown path: got %d %s", code, body)

@@ -3,12 +3,9 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -61,7 +58,6 @@ func New(o Options) *echo.Echo {
 		ready:        o.Ready,
 		logger:       o.Logger,
 		xlsxRowLimit: o.Config.XLSXRowLimit,
-		maxChunk:     o.Config.MaxChunkBytes,
 		metrics:      o.Metrics,
 	}
 
@@ -89,15 +85,19 @@ func New(o Options) *echo.Echo {
 			ExposeHeaders: []string{"Content-Disposition", "Location", "X-Request-ID"},
 		}))
 	}
-	e.Use(bodyLimit(o.Config.MaxChunkBytes + multipartOverhead))
+	e.Use(bodyLimit(o.Ingest.MaxChunkBytes() + multipartOverhead))
 	if len(o.Config.APITokens) > 0 {
 		e.Use(bearerAuth(o.Config.APITokens, o.Config.AuthReads))
 	} else {
 		o.Logger.Warn("no API tokens configured: every endpoint, writes included, is open to anyone who can reach the server")
 	}
 
-	api.RegisterHandlers(e, &checkedServer{
-		ServerInterface: api.NewStrictHandler(h, nil),
+	api.RegisterHandlersWithOptions(e, api.NewStrictHandler(h, nil), api.RegisterHandlersOptions{
+		// Route-level middleware, by operationId.
+		OperationMiddlewares: map[string][]echo.MiddlewareFunc{
+			"createVehicleData": {jsonOnly},
+			"finalizeUpload":    {jsonOnly, noWriteDeadline},
+		},
 	})
 	e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
 	if spec := api.SpecYAML(); len(spec) > 0 {
@@ -112,44 +112,25 @@ func New(o Options) *echo.Echo {
 	return e
 }
 
-// checkedServer decodes and checks bodies the generated binder can't report well, then
-// hands a canonical body to the strict handler.
-type checkedServer struct {
-	api.ServerInterface
+// jsonOnly answers 415 to a body that is not JSON (application/json or application/*+json),
+// before anything reads it.
+func jsonOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := requireJSON(c.Request()); err != nil {
+			return err
+		}
+		return next(c)
+	}
 }
 
-// CreateVehicleData reports every bad field at once (the binder stops at the first and
-// cannot take 58.0 for an integer), then passes the checked record on.
-func (s *checkedServer) CreateVehicleData(c echo.Context) error {
-	if err := requireJSON(c.Request()); err != nil {
-		return err
+// noWriteDeadline lifts the server's write timeout for one route. A finalize of a very large
+// file may take longer than that timeout; its answer must still arrive, or the client would
+// retry an upload that was already inserted and deleted.
+func noWriteDeadline(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Time{})
+		return next(c)
 	}
-	body, err := io.ReadAll(c.Request().Body)
-	if err != nil {
-		return err
-	}
-	r, err := records.DecodeJSON(bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	canonical, err := json.Marshal(toAPIInput(r))
-	if err != nil {
-		return err
-	}
-	c.Request().Body = io.NopCloser(bytes.NewReader(canonical))
-	c.Request().ContentLength = int64(len(canonical))
-	return s.ServerInterface.CreateVehicleData(c)
-}
-
-// FinalizeUpload insists on JSON, like create. A finalize of a very large file may take
-// longer than the server's write timeout; its answer must still arrive, or the client would
-// retry an upload that was already inserted and deleted, so its deadline is lifted.
-func (s *checkedServer) FinalizeUpload(c echo.Context) error {
-	if err := requireJSON(c.Request()); err != nil {
-		return err
-	}
-	_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Time{})
-	return s.ServerInterface.FinalizeUpload(c)
 }
 
 func requireJSON(r *http.Request) error {

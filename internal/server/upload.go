@@ -40,12 +40,13 @@ func (h *Handlers) UploadChunk(ctx context.Context, req api.UploadChunkRequestOb
 		switch name {
 		case "chunk":
 			// One byte over the limit is enough to know the chunk is too large.
-			chunk, err = io.ReadAll(io.LimitReader(part, h.maxChunk+1))
+			limit := h.ingest.MaxChunkBytes()
+			chunk, err = io.ReadAll(io.LimitReader(part, limit+1))
 			if err != nil {
 				return nil, formError(err)
 			}
-			if int64(len(chunk)) > h.maxChunk {
-				return nil, apperr.TooLarge("chunk is larger than the limit of %d bytes", h.maxChunk)
+			if int64(len(chunk)) > limit {
+				return nil, apperr.TooLarge("chunk is larger than the limit of %d bytes", limit)
 			}
 			hasChunk = true
 		case "file_name", "chunk_index", "total_chunks", "vehicle_id":

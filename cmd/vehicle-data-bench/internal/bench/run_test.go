@@ -1,3 +1,8 @@
+//go:build benchsmoke
+
+// TestRunSmall builds the server and runs both benchmarks end to end, so it stays out of
+// `make test`: `make bench-smoke` runs it (go test -tags benchsmoke).
+
 package bench
 
 import (

@@ -1,0 +1,40 @@
+package database
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/vehicle-data/vehicle-data/internal/apperr"
+)
+
+// Unavailable maps an error meaning "the database cannot answer now" to apperr's Unavailable
+// kind (a 503 a client may retry), keeping err as the cause for the logs; any other error,
+// nil included, comes back as it is. The capability packages (records, ingest) call it on
+// what their exported methods return, so the HTTP layer maps domain kinds only and never
+// looks at pgconn errors.
+func Unavailable(err error) error {
+	if err == nil || !unavailable(err) {
+		return err
+	}
+	if _, ok := apperr.As(err); ok {
+		return err // already classified
+	}
+	return &apperr.Error{Kind: apperr.KindUnavailable, Detail: "the database is unavailable; try again later", Err: err}
+}
+
+func unavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true // a failed connect, also when a pool acquires a new connection
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08: connection exception; 57P0x: admin/crash shutdown, cannot connect now.
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")
+	}
+	// A statement past its deadline: the database is too slow to answer now.
+	return errors.Is(err, context.DeadlineExceeded)
+}
