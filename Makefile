@@ -5,7 +5,7 @@ BIN   := bin/vehicle-data
 # Fuzz targets run briefly in `make test`; raise for a real fuzzing session.
 FUZZTIME ?= 10s
 
-.PHONY: run build test test-unit fuzz generate check-generated lint vet bench bench-ingest bench-export bench-smoke deps postgres clean
+.PHONY: bench-list run build test test-unit fuzz generate check-generated lint vet bench bench-ingest bench-export bench-smoke deps postgres clean
 
 run: postgres build ## serve with the embedded PostgreSQL unless DATABASE_URL is set
 	./$(BIN) serve
@@ -78,6 +78,12 @@ bench-ingest: build
 
 bench-export: build
 	$(GO) run ./cmd/vehicle-data-bench export
+
+# Reads at fleet scale: 10 vehicles x 1M samples (about 6 min to load), then the list and series
+# mixes through the server against pgbench of the same SQL. BENCH_LIST_FLAGS=--reuse keeps the
+# loaded database for the next run (with --database-url, on that server).
+bench-list: build
+	$(GO) run ./cmd/vehicle-data-bench list $(BENCH_LIST_FLAGS)
 
 # Both benchmarks end to end on a small file (builds the server, starts PostgreSQL): a smoke
 # test of the benchmark tooling, kept out of `make test` by its build tag.

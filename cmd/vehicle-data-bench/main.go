@@ -3,6 +3,7 @@
 //
 //	vehicle-data-bench ingest [flags]    upload + finalize vs \copy FROM (make bench-ingest)
 //	vehicle-data-bench export [flags]    CSV, JSON, NDJSON, XLSX vs \copy TO (make bench-export)
+//	vehicle-data-bench list [flags]      reads at fleet scale: list and series mixes vs pgbench (make bench-list)
 //
 // It runs the binary built by `make build` (bin/vehicle-data) and needs psql and, without
 // --database-url, PostgreSQL's server binaries. Missing a target is reported, not an
@@ -20,6 +21,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/vehicle-data/vehicle-data/cmd/vehicle-data-bench/internal/bench"
 )
@@ -36,12 +38,15 @@ func main() {
 	}
 }
 
-const usage = `usage: vehicle-data-bench ingest|export [flags]
+const usage = `usage: vehicle-data-bench ingest|export|list [flags]
 
   ingest   upload a generated CSV file through the HTTP API in 1 MiB chunks and finalize it,
            against psql's \copy of the same file into the same table
   export   export the same rows as CSV, JSON, NDJSON and XLSX through the HTTP API,
            against psql's \copy (SELECT ...) TO STDOUT
+  list     load --vehicles x --rows samples with \copy, then the dashboard's list mix and the
+           chart's series mix through the server (unloaded, 8 and 32 connections) against
+           pgbench of the same SQL, every ordering, counts, and exports against \copy
 
 flags (after the command):
 `
@@ -57,9 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	if cmd != "ingest" && cmd != "export" {
+	if cmd != "ingest" && cmd != "export" && cmd != "list" {
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q: want ingest or export", cmd)
+		return fmt.Errorf("unknown command %q: want ingest, export or list", cmd)
 	}
 
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -82,6 +87,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cmd == "export" {
 		fs.StringVar(&formats, "formats", strings.Join(bench.Formats, ","), "comma-separated export formats")
 	}
+	var lopts bench.ListOptions
+	if cmd == "list" {
+		fs.IntVar(&lopts.Vehicles, "vehicles", 10, "vehicles, of --rows samples each")
+		fs.DurationVar(&lopts.Duration, "duration", 30*time.Second, "length of each loaded run")
+		fs.BoolVar(&lopts.Reuse, "reuse", false, "keep the loaded database (vdbench_fleet) and reuse it when it holds the rows")
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -96,6 +107,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts.Formats = splitList(formats)
 	}
 
+	if cmd == "list" {
+		lopts.Options = opts
+		return bench.RunList(ctx, lopts, stdout)
+	}
 	var (
 		report any
 		err    error

@@ -14,7 +14,7 @@ func TestRunRejectsBadArguments(t *testing.T) {
 		wantErr string
 	}{
 		{name: "no command", args: nil, wantErr: "no command given"},
-		{name: "unknown command", args: []string{"list"}, wantErr: `unknown command "list"`},
+		{name: "unknown command", args: []string{"lists"}, wantErr: `unknown command "lists"`},
 		{name: "unknown flag", args: []string{"ingest", "--nope"}, wantErr: "flag provided but not defined"},
 		{name: "formats is an export flag", args: []string{"ingest", "--formats", "csv"}, wantErr: "flag provided but not defined"},
 		{name: "stray argument", args: []string{"export", "file.csv"}, wantErr: "unexpected arguments: file.csv"},

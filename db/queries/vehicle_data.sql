@@ -1,11 +1,12 @@
 -- name: GetVehicleData :one
-SELECT id, vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state
-FROM vehicle_data
-WHERE id = $1;
+SELECT s.id, v.vehicle_id, s."timestamp", s.speed, s.odometer, s.soc, s.elevation, s.shift_state
+FROM samples s
+JOIN vehicles v ON v.vehicle_key = s.vehicle_key
+WHERE s.id = @id;
 
 -- name: CreateVehicleData :one
 -- ON CONFLICT DO NOTHING turns a duplicate into "no row" instead of an aborted transaction.
-INSERT INTO vehicle_data (vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (vehicle_id, "timestamp") DO NOTHING
-RETURNING id, vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state;
+INSERT INTO samples (vehicle_key, "timestamp", speed, odometer, soc, elevation, shift_state)
+VALUES (vehicle_key_for(@vehicle_id::text), @timestamp, @speed, @odometer, @soc, @elevation, @shift_state)
+ON CONFLICT (vehicle_key, "timestamp") DO NOTHING
+RETURNING id, @vehicle_id::text AS vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state;

@@ -567,7 +567,7 @@ type ListVehicleDataParams struct {
 
 	// Cursor A `next_cursor` or `previous_cursor` of an earlier response: answers the page right after
 	// (or before) that response's page, positioned by sort key rather than by offset. Use it
-	// with the same filters and `ordering`; not with `page`.
+	// with the same filters and `ordering`; not with `page`. Empty means none.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 

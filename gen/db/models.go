@@ -19,6 +19,63 @@ type Record struct {
 	ShiftState *string
 }
 
+type Sample struct {
+	ID         int64
+	Timestamp  time.Time
+	Speed      *float64
+	Odometer   float64
+	Elevation  float64
+	VehicleKey int32
+	Soc        int16
+	ShiftState *string
+}
+
+type SampleHour struct {
+	VehicleKey   int32
+	Bucket       time.Time
+	N            int32
+	TsMin        time.Time
+	TsMax        time.Time
+	SpeedN       int32
+	SpeedMin     *float64
+	SpeedMax     *float64
+	SpeedSum     float64
+	SpeedFirstTs *time.Time
+	SpeedLastTs  *time.Time
+	OdometerMin  float64
+	OdometerMax  float64
+	OdometerSum  float64
+	SocMin       int16
+	SocMax       int16
+	SocSum       int64
+	ElevationMin float64
+	ElevationMax float64
+	ElevationSum float64
+}
+
+type SampleMinute struct {
+	VehicleKey   int32
+	Bucket       time.Time
+	N            int32
+	TsMin        time.Time
+	TsMax        time.Time
+	SpeedN       int32
+	SpeedMin     *float64
+	SpeedMax     *float64
+	SpeedSum     float64
+	SpeedFirstTs *time.Time
+	SpeedLastTs  *time.Time
+	OdometerMin  float64
+	OdometerMax  float64
+	OdometerSum  float64
+	SocMin       int16
+	SocMax       int16
+	SocSum       int64
+	ElevationMin float64
+	ElevationMax float64
+	ElevationSum float64
+}
+
 type ServerSecret struct {
 	Name  string
 	Value []byte
@@ -44,6 +101,7 @@ type UploadChunk struct {
 type Vehicle struct {
 	VehicleID      string
 	RecordCount    int64
-	FirstTimestamp time.Time
-	LastTimestamp  time.Time
+	FirstTimestamp *time.Time
+	LastTimestamp  *time.Time
+	VehicleKey     int32
 }

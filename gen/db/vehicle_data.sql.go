@@ -11,10 +11,10 @@ import (
 )
 
 const createVehicleData = `-- name: CreateVehicleData :one
-INSERT INTO vehicle_data (vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (vehicle_id, "timestamp") DO NOTHING
-RETURNING id, vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state
+INSERT INTO samples (vehicle_key, "timestamp", speed, odometer, soc, elevation, shift_state)
+VALUES (vehicle_key_for($1::text), $2, $3, $4, $5, $6, $7)
+ON CONFLICT (vehicle_key, "timestamp") DO NOTHING
+RETURNING id, $1::text AS vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state
 `
 
 type CreateVehicleDataParams struct {
@@ -27,8 +27,19 @@ type CreateVehicleDataParams struct {
 	ShiftState *string
 }
 
+type CreateVehicleDataRow struct {
+	ID         int64
+	VehicleID  string
+	Timestamp  time.Time
+	Speed      *float64
+	Odometer   float64
+	Soc        int16
+	Elevation  float64
+	ShiftState *string
+}
+
 // ON CONFLICT DO NOTHING turns a duplicate into "no row" instead of an aborted transaction.
-func (q *Queries) CreateVehicleData(ctx context.Context, db DBTX, arg CreateVehicleDataParams) (Record, error) {
+func (q *Queries) CreateVehicleData(ctx context.Context, db DBTX, arg CreateVehicleDataParams) (CreateVehicleDataRow, error) {
 	row := db.QueryRow(ctx, createVehicleData,
 		arg.VehicleID,
 		arg.Timestamp,
@@ -38,7 +49,7 @@ func (q *Queries) CreateVehicleData(ctx context.Context, db DBTX, arg CreateVehi
 		arg.Elevation,
 		arg.ShiftState,
 	)
-	var i Record
+	var i CreateVehicleDataRow
 	err := row.Scan(
 		&i.ID,
 		&i.VehicleID,
@@ -53,14 +64,26 @@ func (q *Queries) CreateVehicleData(ctx context.Context, db DBTX, arg CreateVehi
 }
 
 const getVehicleData = `-- name: GetVehicleData :one
-SELECT id, vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state
-FROM vehicle_data
-WHERE id = $1
+SELECT s.id, v.vehicle_id, s."timestamp", s.speed, s.odometer, s.soc, s.elevation, s.shift_state
+FROM samples s
+JOIN vehicles v ON v.vehicle_key = s.vehicle_key
+WHERE s.id = $1
 `
 
-func (q *Queries) GetVehicleData(ctx context.Context, db DBTX, id int64) (Record, error) {
+type GetVehicleDataRow struct {
+	ID         int64
+	VehicleID  string
+	Timestamp  time.Time
+	Speed      *float64
+	Odometer   float64
+	Soc        int16
+	Elevation  float64
+	ShiftState *string
+}
+
+func (q *Queries) GetVehicleData(ctx context.Context, db DBTX, id int64) (GetVehicleDataRow, error) {
 	row := db.QueryRow(ctx, getVehicleData, id)
-	var i Record
+	var i GetVehicleDataRow
 	err := row.Scan(
 		&i.ID,
 		&i.VehicleID,

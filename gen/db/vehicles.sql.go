@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 )
 
 const countAllRecords = `-- name: CountAllRecords :one
@@ -14,7 +15,7 @@ SELECT COALESCE(sum(record_count), 0)::bigint AS count
 FROM vehicles
 `
 
-// The sum of the per-vehicle figures: count without filters never scans vehicle_data.
+// The sum of the per-vehicle figures: count without filters never scans samples.
 func (q *Queries) CountAllRecords(ctx context.Context, db DBTX) (int64, error) {
 	row := db.QueryRow(ctx, countAllRecords)
 	var count int64
@@ -22,27 +23,36 @@ func (q *Queries) CountAllRecords(ctx context.Context, db DBTX) (int64, error) {
 	return count, err
 }
 
-const countVehicleRecords = `-- name: CountVehicleRecords :one
-SELECT COALESCE((SELECT record_count FROM vehicles WHERE vehicle_id = $1), 0)::bigint AS count
+const ensureVehicleKey = `-- name: EnsureVehicleKey :one
+SELECT vehicle_key_for($1::text)::integer AS vehicle_key
 `
 
-func (q *Queries) CountVehicleRecords(ctx context.Context, db DBTX, vehicleID string) (int64, error) {
-	row := db.QueryRow(ctx, countVehicleRecords, vehicleID)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
+func (q *Queries) EnsureVehicleKey(ctx context.Context, db DBTX, vehicleID string) (int32, error) {
+	row := db.QueryRow(ctx, ensureVehicleKey, vehicleID)
+	var vehicle_key int32
+	err := row.Scan(&vehicle_key)
+	return vehicle_key, err
 }
 
 const getVehicle = `-- name: GetVehicle :one
-SELECT vehicle_id, record_count, first_timestamp, last_timestamp
+SELECT vehicle_key, vehicle_id, record_count, first_timestamp::timestamptz AS first_timestamp, last_timestamp::timestamptz AS last_timestamp
 FROM vehicles
-WHERE vehicle_id = $1
+WHERE vehicle_id = $1 AND record_count > 0
 `
 
-func (q *Queries) GetVehicle(ctx context.Context, db DBTX, vehicleID string) (Vehicle, error) {
+type GetVehicleRow struct {
+	VehicleKey     int32
+	VehicleID      string
+	RecordCount    int64
+	FirstTimestamp time.Time
+	LastTimestamp  time.Time
+}
+
+func (q *Queries) GetVehicle(ctx context.Context, db DBTX, vehicleID string) (GetVehicleRow, error) {
 	row := db.QueryRow(ctx, getVehicle, vehicleID)
-	var i Vehicle
+	var i GetVehicleRow
 	err := row.Scan(
+		&i.VehicleKey,
 		&i.VehicleID,
 		&i.RecordCount,
 		&i.FirstTimestamp,
@@ -51,25 +61,34 @@ func (q *Queries) GetVehicle(ctx context.Context, db DBTX, vehicleID string) (Ve
 	return i, err
 }
 
-const listVehicleIDs = `-- name: ListVehicleIDs :many
-SELECT vehicle_id
+const listVehicleKeys = `-- name: ListVehicleKeys :many
+SELECT vehicle_key, vehicle_id, record_count
 FROM vehicles
+WHERE record_count > 0
 ORDER BY vehicle_id
 `
 
-func (q *Queries) ListVehicleIDs(ctx context.Context, db DBTX) ([]string, error) {
-	rows, err := db.Query(ctx, listVehicleIDs)
+type ListVehicleKeysRow struct {
+	VehicleKey  int32
+	VehicleID   string
+	RecordCount int64
+}
+
+// Every vehicle with samples, with its key: the list's vehicleIDs, and the map from the keys
+// that list and export queries return to ids.
+func (q *Queries) ListVehicleKeys(ctx context.Context, db DBTX) ([]ListVehicleKeysRow, error) {
+	rows, err := db.Query(ctx, listVehicleKeys)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []string
+	var items []ListVehicleKeysRow
 	for rows.Next() {
-		var vehicle_id string
-		if err := rows.Scan(&vehicle_id); err != nil {
+		var i ListVehicleKeysRow
+		if err := rows.Scan(&i.VehicleKey, &i.VehicleID, &i.RecordCount); err != nil {
 			return nil, err
 		}
-		items = append(items, vehicle_id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -78,20 +97,32 @@ func (q *Queries) ListVehicleIDs(ctx context.Context, db DBTX) ([]string, error)
 }
 
 const listVehicles = `-- name: ListVehicles :many
-SELECT vehicle_id, record_count, first_timestamp, last_timestamp
+
+SELECT vehicle_id, record_count, first_timestamp::timestamptz AS first_timestamp, last_timestamp::timestamptz AS last_timestamp
 FROM vehicles
+WHERE record_count > 0
 ORDER BY vehicle_id
 `
 
-func (q *Queries) ListVehicles(ctx context.Context, db DBTX) ([]Vehicle, error) {
+type ListVehiclesRow struct {
+	VehicleID      string
+	RecordCount    int64
+	FirstTimestamp time.Time
+	LastTimestamp  time.Time
+}
+
+// A vehicle gets its row (and key) just before its first sample goes in; a finalize that then
+// inserts nothing (every row a duplicate or skipped) leaves a row without samples, so the
+// queries below show only vehicles that have some.
+func (q *Queries) ListVehicles(ctx context.Context, db DBTX) ([]ListVehiclesRow, error) {
 	rows, err := db.Query(ctx, listVehicles)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []Vehicle
+	var items []ListVehiclesRow
 	for rows.Next() {
-		var i Vehicle
+		var i ListVehiclesRow
 		if err := rows.Scan(
 			&i.VehicleID,
 			&i.RecordCount,

@@ -839,8 +839,8 @@ export interface components {
         /**
          * @description A `next_cursor` or `previous_cursor` of an earlier response: answers the page right after
          *     (or before) that response's page, positioned by sort key rather than by offset. Use it
-         *     with the same filters and `ordering`; not with `page`.
-         * @example AXRpbWVzdGFtcAAB9Q4-example
+         *     with the same filters and `ordering`; not with `page`. Empty means none.
+         * @example
          */
         Cursor: string;
         /**
@@ -949,8 +949,8 @@ export interface operations {
                 /**
                  * @description A `next_cursor` or `previous_cursor` of an earlier response: answers the page right after
                  *     (or before) that response's page, positioned by sort key rather than by offset. Use it
-                 *     with the same filters and `ordering`; not with `page`.
-                 * @example AXRpbWVzdGFtcAAB9Q4-example
+                 *     with the same filters and `ordering`; not with `page`. Empty means none.
+                 * @example
                  */
                 cursor?: components["parameters"]["Cursor"];
             };

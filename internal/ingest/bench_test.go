@@ -79,8 +79,8 @@ func benchmarkFinalize(b *testing.B, svc *ingest.Service, pool *pgxpool.Pool, fi
 func storeHistory(tb testing.TB, pool *pgxpool.Pool, vehicleID string, n int) {
 	tb.Helper()
 	_, err := pool.Exec(tb.Context(), `
-		INSERT INTO vehicle_data (vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state)
-		SELECT $1, timestamptz '2022-07-12 16:41:00Z' - g * interval '1 second', g % 120, 1000 + g / 100.0, 50, 10, 'D'
+		INSERT INTO samples (vehicle_key, "timestamp", speed, odometer, soc, elevation, shift_state)
+		SELECT (SELECT vehicle_key_for($1)), timestamptz '2022-07-12 16:41:00Z' - g * interval '1 second', g % 120, 1000 + g / 100.0, 50, 10, 'D'
 		FROM generate_series(1, $2::integer) g`, vehicleID, n)
 	if err != nil {
 		tb.Fatalf("store history: %v", err)

@@ -163,11 +163,15 @@ func (s *Service) lockComplete(ctx context.Context, tx pgx.Tx, req FinalizeReque
 	return chunks, nil
 }
 
-// insertStaged moves the staged rows into vehicle_data, skipping duplicates, and returns how
+// insertStaged moves the staged rows into samples, skipping duplicates, and returns how
 // many it inserted.
 func (s *Service) insertStaged(ctx context.Context, tx pgx.Tx, vehicleID string, src *rowSource) (int64, error) {
 	if src.valid == 0 {
 		return 0, nil
+	}
+	key, err := s.q.EnsureVehicleKey(ctx, tx, vehicleID)
+	if err != nil {
+		return 0, fmt.Errorf("vehicle key: %w", err)
 	}
 	// A savepoint, so that losing a race with a concurrent insert costs a retry, not the upload.
 	sp, err := tx.Begin(ctx)
@@ -175,7 +179,7 @@ func (s *Service) insertStaged(ctx context.Context, tx pgx.Tx, vehicleID string,
 		return 0, err
 	}
 	// QueryExecModeExec: planned with the actual bounds every time, never as a generic plan.
-	tag, err := sp.Exec(ctx, insertNew, pgx.QueryExecModeExec, vehicleID, src.first, src.last)
+	tag, err := sp.Exec(ctx, insertNew, pgx.QueryExecModeExec, key, src.first, src.last)
 	if err == nil {
 		return tag.RowsAffected(), sp.Commit(ctx) // releases the savepoint
 	}
@@ -187,7 +191,7 @@ func (s *Service) insertStaged(ctx context.Context, tx pgx.Tx, vehicleID string,
 		return 0, err
 	}
 	s.log.InfoContext(ctx, "finalize: concurrent insert of the same records; retrying with ON CONFLICT", "vehicle_id", vehicleID)
-	tag, err = tx.Exec(ctx, insertNewOnConflict, vehicleID)
+	tag, err = tx.Exec(ctx, insertNewOnConflict, key)
 	if err != nil {
 		return 0, err
 	}

@@ -274,7 +274,7 @@ func TestFinalizeDuplicates(t *testing.T) {
 		t.Fatalf("ListVehicles: %v", err)
 	}
 	first, last := time.Date(2022, 7, 12, 16, 41, 0, 0, time.UTC), time.Date(2022, 7, 12, 16, 41, 2, 0, time.UTC)
-	wantVehicles := []db.Vehicle{
+	wantVehicles := []db.ListVehiclesRow{
 		{VehicleID: "veh1", RecordCount: 3, FirstTimestamp: first, LastTimestamp: last},
 		{VehicleID: "veh2", RecordCount: 3, FirstTimestamp: first, LastTimestamp: last},
 	}
@@ -398,9 +398,11 @@ func TestFinalizeConcurrentInsert(t *testing.T) {
 		res, err = svc.Finalize(t.Context(), ingest.FinalizeRequest{VehicleID: "veh1", FileName: "f.csv", Total: total})
 		done <- err
 	}()
-	// The finalize's insert waits on the other transaction's uncommitted row ...
+	// The finalize waits on the other transaction's uncommitted rows: its new vehicle (the
+	// vehicle's key is made on first use) or its sample ...
 	waitFor(t, pool, `SELECT EXISTS (SELECT FROM pg_stat_activity
-		WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE 'insert into vehicle_data%')`, done)
+		WHERE datname = current_database() AND wait_event_type = 'Lock'
+		  AND (query ILIKE 'insert into samples%' OR query ILIKE '%vehicle_key_for%'))`, done)
 	// ... which then commits: the finalize must count the row as a duplicate.
 	if err := other.Commit(t.Context()); err != nil {
 		t.Fatalf("commit: %v", err)
@@ -504,9 +506,9 @@ func TestFinalizeInterrupted(t *testing.T) {
 		kill  bool   // terminate the backend instead of cancelling the context
 	}{
 		{"cancel during COPY", "copy%ingest_rows%", false},
-		{"cancel during INSERT", "insert into vehicle_data%", false},
+		{"cancel during INSERT", "insert into samples%", false},
 		{"kill during COPY", "copy%ingest_rows%", true},
-		{"kill during INSERT", "insert into vehicle_data%", true},
+		{"kill during INSERT", "insert into samples%", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

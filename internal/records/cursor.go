@@ -133,6 +133,19 @@ func (o Order) keyFields() []string {
 	return out
 }
 
+// forOrder re-keys c, made for o, for q: o with some fields dropped (Order.forScope).
+func (c Cursor) forOrder(o, q Order) Cursor {
+	vals := map[string]any{}
+	for i, f := range o.keyFields() {
+		vals[f] = c.Key[i]
+	}
+	out := Cursor{Before: c.Before, ID: c.ID}
+	for _, f := range q.keyFields() {
+		out.Key = append(out.Key, vals[f])
+	}
+	return out
+}
+
 // CursorAt returns the cursor for the page after (or before) r under o.
 func CursorAt(r *Record, o Order, before bool) Cursor {
 	fields := o.keyFields()

@@ -75,6 +75,9 @@ func parseFilter(in FilterInput) (Filter, *time.Location, []apperr.FieldError) {
 	return f, loc, errs
 }
 
+// HasTimeRange reports whether the filter bounds timestamps.
+func (f Filter) HasTimeRange() bool { return f.From != nil || f.To != nil }
+
 // OrderField is one term of an ORDER BY.
 type OrderField struct {
 	Field string // a key of orderColumns
@@ -83,19 +86,6 @@ type OrderField struct {
 
 // Order is a whitelisted ordering; the id tie-break is implied.
 type Order []OrderField
-
-// orderColumns is the whitelist: the only text from a request that can shape SQL is a key
-// of this map, and what reaches SQL is the map's value.
-var orderColumns = map[string]string{
-	"id":          "id",
-	"vehicle_id":  "vehicle_id",
-	"timestamp":   `"timestamp"`,
-	"speed":       "speed",
-	"odometer":    "odometer",
-	"soc":         "soc",
-	"elevation":   "elevation",
-	"shift_state": "shift_state",
-}
 
 // OrderFields lists the fields accepted by ParseOrdering, for messages and docs.
 const OrderFields = "id, vehicle_id, timestamp, speed, odometer, soc, elevation, shift_state"
@@ -132,32 +122,6 @@ func ParseOrdering(s string) (Order, error) {
 		o = append(o, OrderField{Field: term, Desc: desc})
 	}
 	return o, nil
-}
-
-// orderBy renders the ORDER BY clause from whitelisted columns only, ending with the id
-// tie-break (in the direction of the last term, so a descending list stays descending).
-func (o Order) orderBy() string {
-	var b strings.Builder
-	b.WriteString(" ORDER BY ")
-	hasID, lastDesc := false, false
-	for i, f := range o {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(orderColumns[f.Field])
-		if f.Desc {
-			b.WriteString(" DESC")
-		}
-		hasID = hasID || f.Field == "id"
-		lastDesc = f.Desc
-	}
-	if !hasID {
-		b.WriteString(", id")
-		if lastDesc {
-			b.WriteString(" DESC")
-		}
-	}
-	return b.String()
 }
 
 // Page is a validated page request.
@@ -197,93 +161,6 @@ func ParsePage(number, size *int32) (Page, []apperr.FieldError) {
 
 // Offset is the number of rows before this page.
 func (p Page) Offset() int64 { return (p.Number - 1) * p.Size }
-
-const selectColumns = `SELECT id, vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state FROM vehicle_data`
-
-// where renders the filter as a WHERE clause with numbered parameters; values never
-// become SQL text.
-func (f Filter) where() (string, []any) {
-	var (
-		conds []string
-		args  []any
-	)
-	if f.VehicleID != nil {
-		args = append(args, *f.VehicleID)
-		conds = append(conds, fmt.Sprintf("vehicle_id = $%d", len(args)))
-	}
-	if f.From != nil {
-		args = append(args, *f.From)
-		conds = append(conds, fmt.Sprintf(`"timestamp" >= $%d`, len(args)))
-	}
-	if f.To != nil {
-		args = append(args, *f.To)
-		conds = append(conds, fmt.Sprintf(`"timestamp" <= $%d`, len(args)))
-	}
-	if len(conds) == 0 {
-		return "", nil
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args
-}
-
-// HasTimeRange reports whether the filter bounds timestamps.
-func (f Filter) HasTimeRange() bool { return f.From != nil || f.To != nil }
-
-// selectSQL is the one query builder behind list and export.
-func selectSQL(f Filter, o Order) (string, []any) {
-	w, args := f.where()
-	return selectColumns + w + o.orderBy(), args
-}
-
-// countSQL counts the records matching f starting from the per-vehicle figures, so that a
-// wide time range does not mean scanning every row in it: a vehicle whose samples all lie
-// in the range adds its record_count, one outside it adds nothing, and only a vehicle the
-// range cuts is counted through the primary key, either the samples inside or, when the
-// range spans most of the vehicle's time, record_count minus the samples outside. That
-// choice is guessed from time spans alone; the count is exact either way, as long as the
-// triggers keep vehicles exact (which count without filters relies on too). On 1,000,000
-// rows over 10 vehicles a range covering everything takes 0.2 ms instead of 90-400 ms
-// (see testdata/explain.sql).
-func countSQL(f Filter) (string, []any) {
-	var (
-		args                           []any
-		keep, covered, inside, outside []string
-		lo, hi                         = "v.first_timestamp", "v.last_timestamp"
-		perVehicle                     = `(SELECT count(*) FROM vehicle_data d WHERE d.vehicle_id = v.vehicle_id`
-		param                          = func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	)
-	if f.VehicleID != nil {
-		keep = append(keep, "v.vehicle_id = "+param(*f.VehicleID))
-	}
-	if f.From != nil {
-		p := param(*f.From)
-		keep = append(keep, "v.last_timestamp >= "+p)
-		covered = append(covered, "v.first_timestamp >= "+p)
-		inside = append(inside, ` AND d."timestamp" >= `+p)
-		outside = append(outside, perVehicle+` AND d."timestamp" < `+p+")")
-		lo = "GREATEST(v.first_timestamp, " + p + ")"
-	}
-	if f.To != nil {
-		p := param(*f.To)
-		keep = append(keep, "v.first_timestamp <= "+p)
-		covered = append(covered, "v.last_timestamp <= "+p)
-		inside = append(inside, ` AND d."timestamp" <= `+p)
-		outside = append(outside, perVehicle+` AND d."timestamp" > `+p+")")
-		hi = "LEAST(v.last_timestamp, " + p + ")"
-	}
-	if len(covered) == 0 { // no time range: every sample of a kept vehicle matches
-		covered = []string{"TRUE"}
-	}
-	sql := "SELECT COALESCE(sum(CASE" +
-		" WHEN " + strings.Join(covered, " AND ") + " THEN v.record_count" +
-		" WHEN " + hi + " - " + lo + " > (v.last_timestamp - v.first_timestamp) / 2" +
-		" THEN " + strings.Join(append([]string{"v.record_count"}, outside...), " - ") +
-		" ELSE " + perVehicle + strings.Join(inside, "") + ")" +
-		" END), 0)::bigint FROM vehicles v"
-	if len(keep) > 0 {
-		sql += " WHERE " + strings.Join(keep, " AND ")
-	}
-	return sql, args
-}
 
 func truncate(s string, n int) string {
 	r := []rune(s)
@@ -367,32 +244,4 @@ func afterValue(col string, v any, desc, canBeNull bool, param func(any) string)
 	default:
 		return []string{col + " > " + param(v)}
 	}
-}
-
-// seekSQL is the page after (or, for a Before cursor, before) c: limit rows in travel order,
-// which for Before is o reversed; the caller turns them around.
-func seekSQL(f Filter, o Order, c Cursor, limit int64) (string, []any) {
-	w, args := f.where()
-	param := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	travel := o
-	if c.Before {
-		travel = o.reversed()
-	}
-	terms := seekTerms(travel, c, param)
-	if len(terms) == 0 {
-		return "", nil // nothing sorts after the cursor's row
-	}
-	lim := " LIMIT " + param(limit)
-	and := " WHERE "
-	if w != "" {
-		and = w + " AND "
-	}
-	if len(terms) == 1 {
-		return selectColumns + and + terms[0] + travel.orderBy() + lim, args
-	}
-	parts := make([]string, len(terms))
-	for i, t := range terms {
-		parts[i] = "(" + selectColumns + and + t + travel.orderBy() + lim + ")"
-	}
-	return "SELECT * FROM (" + strings.Join(parts, " UNION ALL ") + ") page" + travel.orderBy() + lim, args
 }

@@ -23,7 +23,7 @@ func TestParseOrdering(t *testing.T) {
 		{in: "vehicle_id,-timestamp", want: "vehicle_id,-timestamp", orderBy: ` ORDER BY vehicle_id, "timestamp" DESC, id DESC`},
 		{in: " soc , -speed ", want: "soc,-speed", orderBy: ` ORDER BY soc, speed DESC, id DESC`},
 		{in: "-id", want: "-id", orderBy: ` ORDER BY id DESC`},
-		{in: "id,soc", want: "id,soc", orderBy: ` ORDER BY id, soc`},
+		{in: "id,soc", want: "id,soc", orderBy: ` ORDER BY id`}, // nothing sorts after the unique id
 		{in: "shift_state,odometer,elevation", want: "shift_state,odometer,elevation", orderBy: ` ORDER BY shift_state, odometer, elevation, id`},
 		{in: "bogus", wantErr: `unknown field "bogus"`},
 		{in: "Timestamp", wantErr: "unknown field"},
@@ -51,7 +51,7 @@ func TestParseOrdering(t *testing.T) {
 			if orderString(got) != tt.want {
 				t.Errorf("got %q, want %q", orderString(got), tt.want)
 			}
-			if ob := got.orderBy(); ob != tt.orderBy {
+			if ob := got.orderBy(false); ob != tt.orderBy {
 				t.Errorf("ORDER BY: got %q, want %q", ob, tt.orderBy)
 			}
 		})
@@ -63,7 +63,7 @@ func FuzzParseOrdering(f *testing.F) {
 	for _, s := range []string{"", "timestamp", "-soc,id", "a,b", "--x", " -speed , vehicle_id "} {
 		f.Add(s)
 	}
-	allowed := map[string]bool{`"timestamp"`: true}
+	allowed := map[string]bool{}
 	for _, col := range orderColumns {
 		allowed[col] = true
 	}
@@ -72,7 +72,7 @@ func FuzzParseOrdering(f *testing.F) {
 		if err != nil {
 			return
 		}
-		ob := strings.TrimPrefix(o.orderBy(), " ORDER BY ")
+		ob := strings.TrimPrefix(o.orderBy(true), " ORDER BY ")
 		for _, term := range strings.Split(ob, ", ") {
 			col := strings.TrimSuffix(term, " DESC")
 			if !allowed[col] {
@@ -179,15 +179,23 @@ func TestParseFilter(t *testing.T) {
 
 func TestWhereUsesParametersOnly(t *testing.T) {
 	v := "x' OR '1'='1"
+	key := int32(7)
 	from := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	sql, args := selectSQL(Filter{VehicleID: &v, From: &from}, DefaultOrder)
+	sc := scope{Filter: Filter{VehicleID: &v, From: &from}, key: &key}
+	sql, args := selectSQL(sc, DefaultOrder)
 	if strings.Contains(sql, v) || strings.Contains(sql, "2024") {
 		t.Errorf("a value reached the SQL text: %s", sql)
 	}
-	if want := `SELECT id, vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state FROM vehicle_data WHERE vehicle_id = $1 AND "timestamp" >= $2 ORDER BY "timestamp", id`; sql != want {
+	if want := `SELECT s.id, s.vehicle_key, s."timestamp", s.speed, s.odometer, s.soc, s.elevation, s.shift_state FROM samples s WHERE s.vehicle_key = $1 AND s."timestamp" >= $2 ORDER BY s."timestamp", s.id`; sql != want {
 		t.Errorf("got  %s\nwant %s", sql, want)
 	}
-	if len(args) != 2 || args[0] != v {
+	if len(args) != 2 || args[0] != key {
 		t.Errorf("args: got %v", args)
+	}
+	for _, p := range []Page{{1, 10}, {2000, 100}} {
+		sql, _ := pageSQL(sc, Order{{Field: "vehicle_id"}, {Field: "speed", Desc: true}}, p)
+		if strings.Contains(sql, v) || strings.Contains(sql, "2024") {
+			t.Errorf("a value reached the SQL text: %s", sql)
+		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/vehicle-data/vehicle-data/internal/apperr"
 	"github.com/vehicle-data/vehicle-data/internal/database"
@@ -181,11 +180,6 @@ type Series struct {
 	Buckets   []Bucket
 }
 
-// seriesColumns are the SQL expressions of the series fields, as float8.
-var seriesColumns = map[string]string{
-	"speed": "speed", "odometer": "odometer", "soc": "soc::float8", "elevation": "elevation",
-}
-
 // Series aggregates one vehicle's records into buckets. Unknown vehicle: NotFound.
 func (s *Store) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 	out := Series{VehicleID: q.VehicleID, Fields: q.Fields}
@@ -218,71 +212,193 @@ func (s *Store) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 		if hi.Before(lo) {
 			return nil
 		}
-		out.Buckets, err = s.buckets(ctx, tx, q, out.Width, lo, hi)
+		out.Buckets, err = s.buckets(ctx, tx, v.VehicleKey, q, out.Width, lo, hi)
 		return err
 	})
 	return out, database.Unavailable(err)
 }
 
-func (s *Store) buckets(ctx context.Context, tx pgx.Tx, q SeriesQuery, width time.Duration, from, to time.Time) ([]Bucket, error) {
-	args := []any{q.VehicleID, from, to}
-	param := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+// The aggregates of one level (raw samples, or a rollup) by bucket, in the rollups' columns.
+const (
+	rawAggregates = `count(*), min("timestamp"), max("timestamp"),
+	count(speed), min(speed), max(speed), COALESCE(sum(speed), 0),
+	min("timestamp") FILTER (WHERE speed IS NOT NULL), max("timestamp") FILTER (WHERE speed IS NOT NULL),
+	min(odometer), max(odometer), sum(odometer), min(soc), max(soc), sum(soc), min(elevation), max(elevation), sum(elevation)`
+	rollupAggregates = `sum(n), min(ts_min), max(ts_max), sum(speed_n), min(speed_min), max(speed_max), sum(speed_sum),
+	min(speed_first_ts), max(speed_last_ts), min(odometer_min), max(odometer_max), sum(odometer_sum),
+	min(soc_min), max(soc_max), sum(soc_sum), min(elevation_min), max(elevation_max), sum(elevation_sum)`
+	aggregateNames = `n, ts_min, ts_max, speed_n, speed_min, speed_max, speed_sum, speed_first_ts, speed_last_ts,
+	odometer_min, odometer_max, odometer_sum, soc_min, soc_max, soc_sum, elevation_min, elevation_max, elevation_sum`
+	// The outer merge, with the types bucketAggregate scans.
+	mergeAggregates = `sum(n)::bigint, min(ts_min), max(ts_max), sum(speed_n)::bigint, min(speed_min), max(speed_max), sum(speed_sum),
+	min(speed_first_ts), max(speed_last_ts), min(odometer_min), max(odometer_max), sum(odometer_sum),
+	min(soc_min)::float8, max(soc_max)::float8, sum(soc_sum)::float8, min(elevation_min), max(elevation_max), sum(elevation_sum)`
+)
+
+// buckets aggregates [from, to] of one vehicle. Whole hours come from sample_hours and whole
+// minutes from sample_minutes where the bucket width allows (a bucket must hold whole rollup
+// rows), the rest from the samples. First and last values are read afterwards from the rows at
+// the timestamps the aggregates name: at most four primary key lookups per bucket.
+func (s *Store) buckets(ctx context.Context, tx pgx.Tx, key int32, q SeriesQuery, width time.Duration, from, to time.Time) ([]Bucket, error) {
 	var (
-		bucket string
-		bounds []time.Time // day and week buckets: their starts, computed here in the request's zone
+		args     sqlArgs
+		k        = args.add(key)
+		bounds   []time.Time // day and week buckets: their starts, computed here in the request's zone
+		bucketOf func(col string) string
+		level    = levelHours
 	)
 	if width >= Day {
 		bounds = calendarBounds(from, to, q.Loc, width)
-		bucket = `width_bucket("timestamp", ` + param(bounds) + `::timestamptz[])`
+		b := args.add(bounds)
+		bucketOf = func(col string) string { return "width_bucket(" + col + ", " + b + "::timestamptz[])::bigint" }
+		level = alignment(bounds)
 	} else {
-		bucket = `floor(extract(epoch FROM "timestamp") * 1000000 / ` + param(width.Microseconds()) + `)::bigint`
+		w := args.add(width.Microseconds())
+		bucketOf = func(col string) string {
+			return "floor(extract(epoch FROM " + col + ") * 1000000 / " + w + ")::bigint"
+		}
+		switch {
+		case width < time.Minute:
+			level = levelRaw
+		case width < time.Hour:
+			level = levelMinutes
+		}
 	}
-	var cols strings.Builder
-	for _, f := range q.Fields {
-		c := seriesColumns[f]
-		fmt.Fprintf(&cols, `, min(%[1]s), max(%[1]s), avg(%[1]s),`+
-			` (array_agg(%[1]s ORDER BY "timestamp") FILTER (WHERE %[1]s IS NOT NULL))[1],`+
-			` (array_agg(%[1]s ORDER BY "timestamp" DESC) FILTER (WHERE %[1]s IS NOT NULL))[1]`, c)
+	c := coverRange(&from, &to, level)
+	var parts []string
+	for _, sp := range c.raw {
+		parts = append(parts, "SELECT "+bucketOf(`"timestamp"`)+" AS b, "+rawAggregates+
+			" FROM samples WHERE vehicle_key = "+k+sp.conds(`"timestamp"`, &args)+" GROUP BY 1")
 	}
-	sql := `SELECT ` + bucket + `::bigint AS b, count(*)` + cols.String() +
-		` FROM vehicle_data WHERE vehicle_id = $1 AND "timestamp" >= $2 AND "timestamp" <= $3 GROUP BY 1 ORDER BY 1`
+	for _, sp := range c.minutes {
+		parts = append(parts, "SELECT "+bucketOf("bucket")+" AS b, "+rollupAggregates+
+			" FROM sample_minutes WHERE vehicle_key = "+k+sp.conds("bucket", &args)+" GROUP BY 1")
+	}
+	for _, sp := range c.hours {
+		parts = append(parts, "SELECT "+bucketOf("bucket")+" AS b, "+rollupAggregates+
+			" FROM sample_hours WHERE vehicle_key = "+k+sp.conds("bucket", &args)+" GROUP BY 1")
+	}
+	sql := "SELECT b, " + mergeAggregates + " FROM (" + strings.Join(parts, " UNION ALL ") +
+		") a (b, " + aggregateNames + ") GROUP BY b ORDER BY b"
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("series query: %w", err)
 	}
-	defer rows.Close()
-	var (
-		out  []Bucket
-		b    int64
-		vals = make([]pgtype.Float8, 5*len(q.Fields))
-		dest = make([]any, 2+len(vals))
-	)
-	for rows.Next() {
-		bk := Bucket{Stats: make([]*Stats, len(q.Fields))}
-		dest[0], dest[1] = &b, &bk.Count
-		for i := range vals {
-			dest[2+i] = &vals[i]
+	aggs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[bucketAggregate])
+	if err != nil {
+		return nil, fmt.Errorf("series query: %w", err)
+	}
+	edges, err := edgeValues(ctx, tx, key, aggs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Bucket, 0, len(aggs))
+	for _, a := range aggs {
+		if a.N == 0 {
+			continue // a rollup range that held no rows (cannot happen; the rollups keep no empty rows)
 		}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("series scan: %w", err)
-		}
+		bk := Bucket{Count: a.N, Stats: make([]*Stats, len(q.Fields))}
 		if bounds != nil {
-			bk.Start = bounds[b-1]
+			bk.Start = bounds[a.B-1]
 		} else {
-			bk.Start = time.UnixMicro(b * width.Microseconds()).UTC()
+			bk.Start = time.UnixMicro(a.B * width.Microseconds()).UTC()
 		}
-		for i := range q.Fields {
-			v := vals[5*i : 5*i+5]
-			if v[0].Valid {
-				bk.Stats[i] = &Stats{Min: v[0].Float64, Max: v[1].Float64, Avg: v[2].Float64, First: v[3].Float64, Last: v[4].Float64}
+		first, last := edges[a.TsMin.UnixMicro()], edges[a.TsMax.UnixMicro()]
+		for j, f := range q.Fields {
+			switch f {
+			case "speed":
+				if a.SpeedN > 0 {
+					bk.Stats[j] = &Stats{Min: *a.SpeedMin, Max: *a.SpeedMax, Avg: a.SpeedSum / float64(a.SpeedN),
+						First: deref(edges[a.SpeedFirstTs.UnixMicro()].speed), Last: deref(edges[a.SpeedLastTs.UnixMicro()].speed)}
+				}
+			case "odometer":
+				bk.Stats[j] = &Stats{Min: a.OdometerMin, Max: a.OdometerMax, Avg: a.OdometerSum / float64(a.N), First: first.odometer, Last: last.odometer}
+			case "soc":
+				bk.Stats[j] = &Stats{Min: a.SocMin, Max: a.SocMax, Avg: a.SocSum / float64(a.N), First: first.soc, Last: last.soc}
+			case "elevation":
+				bk.Stats[j] = &Stats{Min: a.ElevationMin, Max: a.ElevationMax, Avg: a.ElevationSum / float64(a.N), First: first.elevation, Last: last.elevation}
 			}
 		}
 		out = append(out, bk)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("series rows: %w", err)
-	}
 	return out, nil
+}
+
+func deref(v *float64) float64 {
+	if v == nil {
+		return 0
+	}
+	return *v
+}
+
+// bucketAggregate is one bucket's row of the series query.
+type bucketAggregate struct {
+	B                         int64
+	N                         int64
+	TsMin, TsMax              time.Time
+	SpeedN                    int64
+	SpeedMin, SpeedMax        *float64
+	SpeedSum                  float64
+	SpeedFirstTs, SpeedLastTs *time.Time
+	OdometerMin, OdometerMax  float64
+	OdometerSum               float64
+	SocMin, SocMax, SocSum    float64
+	ElevationMin              float64
+	ElevationMax              float64
+	ElevationSum              float64
+}
+
+type edgeRow struct {
+	speed                    *float64
+	odometer, soc, elevation float64
+}
+
+// edgeValues reads the rows at the timestamps that hold the buckets' first and last values.
+func edgeValues(ctx context.Context, tx pgx.Tx, key int32, aggs []bucketAggregate) (map[int64]edgeRow, error) {
+	ts := make([]time.Time, 0, 2*len(aggs))
+	for _, a := range aggs {
+		ts = append(ts, a.TsMin, a.TsMax)
+		if a.SpeedFirstTs != nil {
+			ts = append(ts, *a.SpeedFirstTs, *a.SpeedLastTs)
+		}
+	}
+	out := make(map[int64]edgeRow, len(ts))
+	if len(ts) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT "timestamp", speed, odometer, soc::float8, elevation FROM samples
+		WHERE vehicle_key = $1 AND "timestamp" = ANY($2::timestamptz[])`, key, ts)
+	if err != nil {
+		return nil, fmt.Errorf("series edges: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			t time.Time
+			e edgeRow
+		)
+		if err := rows.Scan(&t, &e.speed, &e.odometer, &e.soc, &e.elevation); err != nil {
+			return nil, fmt.Errorf("series edges: %w", err)
+		}
+		out[t.UnixMicro()] = e
+	}
+	return out, rows.Err()
+}
+
+// alignment is the coarsest rollup whose rows never straddle one of the bounds: hours when
+// every bound is on a whole UTC hour, minutes when on a whole minute (every zone's offset is
+// whole minutes, but for some places' local mean time before 1900), else the raw samples.
+func alignment(bounds []time.Time) int {
+	level := levelHours
+	for _, b := range bounds {
+		switch {
+		case !b.Truncate(time.Minute).Equal(b):
+			return levelRaw
+		case !b.Truncate(time.Hour).Equal(b):
+			level = levelMinutes
+		}
+	}
+	return level
 }
 
 // calendarBounds are the starts of the day or week buckets that [from, to] touches, in loc.

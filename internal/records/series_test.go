@@ -160,13 +160,21 @@ func TestSeriesMatchesBruteForce(t *testing.T) {
 		}
 		rows = append(rows, r)
 	}
-	copyRows := make([][]any, len(rows))
-	for i, r := range rows {
-		copyRows[i] = []any{"s1", r.ts, r.speed, r.odometer, int16(r.soc), r.elevation, nil}
-	}
-	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"vehicle_data"},
-		[]string{"vehicle_id", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}, pgx.CopyFromRows(copyRows)); err != nil {
+	var key int32
+	if err := pool.QueryRow(ctx, "SELECT vehicle_key_for('s1')").Scan(&key); err != nil {
 		t.Fatal(err)
+	}
+	// In seven interleaved statements, so that most minutes and hours of the rollups are merged
+	// from several inserts (the trigger's ON CONFLICT path), as uploads of overlapping files do.
+	batches := make([][][]any, 7)
+	for i, r := range rows {
+		batches[i%7] = append(batches[i%7], []any{key, r.ts, r.speed, r.odometer, int16(r.soc), r.elevation, nil})
+	}
+	for _, b := range batches {
+		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"samples"},
+			[]string{"vehicle_key", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}, pgx.CopyFromRows(b)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s := NewStore(pool)
 	first, last := rows[0].ts, rows[len(rows)-1].ts

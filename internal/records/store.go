@@ -64,18 +64,27 @@ func (s *Store) List(ctx context.Context, f Filter, o Order, p Page, cursor stri
 		cur = &c
 	}
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var err error
-		if res.Count, err = s.count(ctx, tx, f); err != nil {
+		vs, err := s.vehicleKeys(ctx, tx)
+		if err != nil {
 			return err
 		}
+		res.VehicleIDs = vs.ids
+		sc := vs.scope(f)
+		if res.Count, err = s.count(ctx, tx, sc, vs); err != nil {
+			return err
+		}
+		// A cursor keeps the ordering as asked (its token is bound to it); the queries use the
+		// one the scope leaves, which sorts the same rows the same way.
+		qo := o.forScope(sc)
 		var next, prev *Cursor
 		switch {
+		case cur != nil && !sc.none():
+			next, prev, err = s.seekPage(ctx, tx, sc, qo, o, p, *cur, vs, &res)
 		case cur != nil:
-			next, prev, err = s.seekPage(ctx, tx, f, o, p, *cur, &res)
 		case p.Offset() >= res.Count && p.Number > 1:
 			return ErrInvalidPage
 		case res.Count > 0:
-			next, prev, err = s.offsetPage(ctx, tx, f, o, p, &res)
+			next, prev, err = s.offsetPage(ctx, tx, sc, qo, o, p, vs, &res)
 		}
 		if err != nil {
 			return err
@@ -86,13 +95,84 @@ func (s *Store) List(ctx context.Context, f Filter, o Order, p Page, cursor stri
 		if prev != nil {
 			res.Previous = codec.Encode(*prev, f, o)
 		}
-		res.VehicleIDs, err = s.q.ListVehicleIDs(ctx, tx)
-		if err != nil {
-			return fmt.Errorf("list vehicle ids: %w", err)
-		}
 		return nil
 	})
 	return res, database.Unavailable(err)
+}
+
+// vehicles is every vehicle with samples, read once per request in its snapshot: the list's
+// vehicleIDs, the key of a filtered vehicle, counts without a time range, and the ids of the
+// keys that list and export rows carry.
+type vehicles struct {
+	ids    []string
+	byKey  map[int32]string
+	keys   map[string]int32
+	counts map[int32]int64
+}
+
+func (s *Store) vehicleKeys(ctx context.Context, tx pgx.Tx) (*vehicles, error) {
+	rows, err := s.q.ListVehicleKeys(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("list vehicles: %w", err)
+	}
+	vs := &vehicles{
+		ids: make([]string, len(rows)), byKey: make(map[int32]string, len(rows)),
+		keys: make(map[string]int32, len(rows)), counts: make(map[int32]int64, len(rows)),
+	}
+	for i, r := range rows {
+		vs.ids[i] = r.VehicleID
+		vs.byKey[r.VehicleKey] = r.VehicleID
+		vs.keys[r.VehicleID] = r.VehicleKey
+		vs.counts[r.VehicleKey] = r.RecordCount
+	}
+	return vs, nil
+}
+
+func (vs *vehicles) scope(f Filter) scope {
+	sc := scope{Filter: f}
+	if f.VehicleID != nil {
+		if k, ok := vs.keys[*f.VehicleID]; ok {
+			sc.key = &k
+		}
+	}
+	return sc
+}
+
+func (vs *vehicles) allKeys() []int32 {
+	out := make([]int32, 0, len(vs.byKey))
+	for k := range vs.byKey {
+		out = append(out, k)
+	}
+	return out
+}
+
+// count is the number of samples in scope, from the per-vehicle figures without a time
+// range and from the rollups with one (see countSQL): it never scans more than two minutes
+// of samples per vehicle.
+func (s *Store) count(ctx context.Context, tx pgx.Tx, sc scope, vs *vehicles) (int64, error) {
+	var keys []int32
+	switch {
+	case sc.none():
+		return 0, nil
+	case sc.key != nil && !sc.HasTimeRange():
+		return vs.counts[*sc.key], nil
+	case !sc.HasTimeRange():
+		var n int64
+		for _, c := range vs.counts {
+			n += c
+		}
+		return n, nil
+	case sc.key != nil:
+		keys = []int32{*sc.key}
+	default:
+		keys = vs.allKeys()
+	}
+	sql, args := countSQL(sc, keys)
+	var n int64
+	if err := tx.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count records: %w", err)
+	}
+	return n, nil
 }
 
 // cursors returns the codec, reading its key once: every replica shares it through the
@@ -110,11 +190,10 @@ func (s *Store) cursors(ctx context.Context) (*CursorCodec, error) {
 	return s.codec, nil
 }
 
-func (s *Store) offsetPage(ctx context.Context, tx pgx.Tx, f Filter, o Order, p Page, res *ListResult) (next, prev *Cursor, err error) {
-	sql, args := selectSQL(f, o)
-	args = append(args, p.Size, p.Offset())
-	sql += fmt.Sprintf(" LIMIT $%d OFFSET $%d", len(args)-1, len(args))
-	if res.Records, err = queryRecords(ctx, tx, sql, args); err != nil {
+// offsetPage reads page p; qo is the ordering the SQL uses, o the one the cursors are made for.
+func (s *Store) offsetPage(ctx context.Context, tx pgx.Tx, sc scope, qo, o Order, p Page, vs *vehicles, res *ListResult) (next, prev *Cursor, err error) {
+	sql, args := pageSQL(sc, qo, p)
+	if res.Records, err = queryRecords(ctx, tx, sql, args, vs); err != nil {
 		return nil, nil, err
 	}
 	n := len(res.Records)
@@ -134,9 +213,9 @@ func (s *Store) offsetPage(ctx context.Context, tx pgx.Tx, f Filter, o Order, p 
 
 // seekPage reads one row more than the page in the direction of travel, to know whether
 // there is a page beyond; the way back is taken to exist, since the cursor came from there.
-func (s *Store) seekPage(ctx context.Context, tx pgx.Tx, f Filter, o Order, p Page, cur Cursor, res *ListResult) (next, prev *Cursor, err error) {
-	if sql, args := seekSQL(f, o, cur, p.Size+1); sql != "" {
-		if res.Records, err = queryRecords(ctx, tx, sql, args); err != nil {
+func (s *Store) seekPage(ctx context.Context, tx pgx.Tx, sc scope, qo, o Order, p Page, cur Cursor, vs *vehicles, res *ListResult) (next, prev *Cursor, err error) {
+	if sql, args := seekSQL(sc, qo, cur.forOrder(o, qo), p.Size+1); sql != "" {
+		if res.Records, err = queryRecords(ctx, tx, sql, args, vs); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -162,38 +241,40 @@ func (s *Store) seekPage(ctx context.Context, tx pgx.Tx, f Filter, o Order, p Pa
 	return next, prev, nil
 }
 
-func queryRecords(ctx context.Context, tx pgx.Tx, sql string, args []any) ([]Record, error) {
+func queryRecords(ctx context.Context, tx pgx.Tx, sql string, args []any, vs *vehicles) ([]Record, error) {
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list records: %w", err)
 	}
-	recs, err := pgx.CollectRows(rows, scanRecord)
-	if err != nil {
+	defer rows.Close()
+	var out []Record
+	var key int32
+	for rows.Next() {
+		var r Record
+		if err := rows.Scan(&r.ID, &key, &r.Timestamp, &r.Speed, &r.Odometer, &r.SOC, &r.Elevation, &r.ShiftState); err != nil {
+			return nil, fmt.Errorf("list records: %w", err)
+		}
+		r.VehicleID, r.Timestamp = vs.byKey[key], r.Timestamp.UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list records: %w", err)
 	}
-	return recs, nil
+	return out, nil
 }
 
-// Count returns the number of records matching f, scanning vehicle_data only where the
-// per-vehicle figures cannot answer (see countSQL).
+// Count returns the number of records matching f (see count).
 func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
-	n, err := s.count(ctx, s.pool, f)
-	return n, database.Unavailable(err)
-}
-
-func (s *Store) count(ctx context.Context, dbtx db.DBTX, f Filter) (int64, error) {
-	switch {
-	case !f.HasTimeRange() && f.VehicleID == nil:
-		return s.q.CountAllRecords(ctx, dbtx)
-	case !f.HasTimeRange():
-		return s.q.CountVehicleRecords(ctx, dbtx, *f.VehicleID)
-	}
-	sql, args := countSQL(f)
 	var n int64
-	if err := dbtx.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count records: %w", err)
-	}
-	return n, nil
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		vs, err := s.vehicleKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		n, err = s.count(ctx, tx, vs.scope(f), vs)
+		return err
+	})
+	return n, database.Unavailable(err)
 }
 
 // Get returns one record by id.
@@ -226,7 +307,7 @@ func (s *Store) Create(ctx context.Context, r Record) (Record, error) {
 	if err != nil {
 		return Record{}, database.Unavailable(fmt.Errorf("create record: %w", err))
 	}
-	return fromRow(row), nil
+	return fromRow(db.GetVehicleDataRow(row)), nil
 }
 
 // Vehicle is one vehicle's figures.
@@ -258,7 +339,21 @@ func (s *Store) Stream(ctx context.Context, f Filter, o Order, fn func(*Record) 
 
 func (s *Store) stream(ctx context.Context, f Filter, o Order, fn func(*Record) error) error {
 	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		sql, args := selectSQL(f, o)
+		vs, err := s.vehicleKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		sc := vs.scope(f)
+		if sc.none() {
+			return nil
+		}
+		// Rows go out as they are read: a plan that starts at once (the index in the export's
+		// order) beats one that sorts first, and JIT and parallel workers only delay the first
+		// row of a streamed scan. See README, "Performance".
+		if _, err := tx.Exec(ctx, exportSettings); err != nil {
+			return fmt.Errorf("export settings: %w", err)
+		}
+		sql, args := selectSQL(sc, o.forScope(sc))
 		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
 			return fmt.Errorf("export query: %w", err)
@@ -266,13 +361,15 @@ func (s *Store) stream(ctx context.Context, f Filter, o Order, fn func(*Record) 
 		defer rows.Close()
 		var (
 			r     Record
+			key   int32
 			speed pgtype.Float8 // scanned by value: no allocation per row
 			shift pgtype.Text
 		)
 		for rows.Next() {
-			if err := rows.Scan(&r.ID, &r.VehicleID, &r.Timestamp, &speed, &r.Odometer, &r.SOC, &r.Elevation, &shift); err != nil {
+			if err := rows.Scan(&r.ID, &key, &r.Timestamp, &speed, &r.Odometer, &r.SOC, &r.Elevation, &shift); err != nil {
 				return fmt.Errorf("export scan: %w", err)
 			}
+			r.VehicleID = vs.byKey[key]
 			r.Timestamp = r.Timestamp.UTC()
 			r.Speed, r.ShiftState = nil, nil
 			if speed.Valid {
@@ -292,14 +389,11 @@ func (s *Store) stream(ctx context.Context, f Filter, o Order, fn func(*Record) 
 	})
 }
 
-func scanRecord(row pgx.CollectableRow) (Record, error) {
-	var r Record
-	err := row.Scan(&r.ID, &r.VehicleID, &r.Timestamp, &r.Speed, &r.Odometer, &r.SOC, &r.Elevation, &r.ShiftState)
-	r.Timestamp = r.Timestamp.UTC()
-	return r, err
-}
+// exportSettings are the export transaction's planner settings (SET LOCAL: they end with it).
+const exportSettings = `SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true),
+	set_config('enable_sort', 'off', true)`
 
-func fromRow(r db.Record) Record {
+func fromRow(r db.GetVehicleDataRow) Record {
 	return Record{
 		ID: r.ID, VehicleID: r.VehicleID, Timestamp: r.Timestamp.UTC(), Speed: r.Speed,
 		Odometer: r.Odometer, SOC: r.Soc, Elevation: r.Elevation, ShiftState: r.ShiftState,

@@ -281,8 +281,8 @@ func TestExportFilenameIsSafe(t *testing.T) {
 func TestExportStopsWhenClientDisconnects(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	_, err := e.Pool.Exec(t.Context(), `INSERT INTO vehicle_data (vehicle_id, "timestamp", odometer, soc, elevation)
-		SELECT 'big', $1::timestamptz + g * interval '1 second', g, 50, 0 FROM generate_series(1, 300000) g`, t0)
+	_, err := e.Pool.Exec(t.Context(), `INSERT INTO samples (vehicle_key, "timestamp", odometer, soc, elevation)
+		SELECT (SELECT vehicle_key_for('big')), $1::timestamptz + g * interval '1 second', g, 50, 0 FROM generate_series(1, 300000) g`, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func exportQueryRunning(t *testing.T, e *env) bool {
 	var n int
 	err := e.Pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
 		WHERE datname = current_database() AND pid <> pg_backend_pid()
-		  AND query LIKE 'SELECT id, vehicle_id%' AND state <> 'idle'`).Scan(&n)
+		  AND query LIKE 'SELECT s.id, s.vehicle_key%' AND state <> 'idle'`).Scan(&n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,8 +326,8 @@ func exportQueryRunning(t *testing.T, e *env) bool {
 func TestExportFailureAfterStartAbortsConnection(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	_, err := e.Pool.Exec(t.Context(), `INSERT INTO vehicle_data (vehicle_id, "timestamp", odometer, soc, elevation)
-		SELECT 'big', $1::timestamptz + g * interval '1 second', g, 50, 0 FROM generate_series(1, 300000) g`, t0)
+	_, err := e.Pool.Exec(t.Context(), `INSERT INTO samples (vehicle_key, "timestamp", odometer, soc, elevation)
+		SELECT (SELECT vehicle_key_for('big')), $1::timestamptz + g * interval '1 second', g, 50, 0 FROM generate_series(1, 300000) g`, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +344,7 @@ func TestExportFailureAfterStartAbortsConnection(t *testing.T) {
 	}
 	// The database goes away mid-export.
 	if _, err := e.Pool.Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'SELECT id, vehicle_id%'`); err != nil {
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'SELECT s.id, s.vehicle_key%'`); err != nil {
 		t.Fatal(err)
 	}
 	rest, err := io.ReadAll(resp.Body)

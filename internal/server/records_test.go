@@ -278,8 +278,8 @@ func TestListClampsPageSizeTo100(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	// Insert 150 rows straight into the table: fast, and counted by the trigger.
-	_, err := e.Pool.Exec(t.Context(), `INSERT INTO vehicle_data (vehicle_id, "timestamp", odometer, soc, elevation)
-		SELECT 'v', $1::timestamptz + g * interval '1 second', 1, 1, 0 FROM generate_series(1, 150) g`, t0)
+	_, err := e.Pool.Exec(t.Context(), `INSERT INTO samples (vehicle_key, "timestamp", odometer, soc, elevation)
+		SELECT (SELECT vehicle_key_for('v')), $1::timestamptz + g * interval '1 second', 1, 1, 0 FROM generate_series(1, 150) g`, t0)
 	if err != nil {
 		t.Fatal(err)
 	}

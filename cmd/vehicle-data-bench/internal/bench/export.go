@@ -24,8 +24,9 @@ func isFormat(f string) bool { return slices.Contains(Formats, f) }
 var xlsxRowLimit = config.Default().XLSXRowLimit
 
 // ExportBaseline says what each export is compared with.
-const ExportBaseline = `psql \copy (SELECT id, vehicle_id, timestamp, speed, odometer, soc, elevation, shift_state ` +
-	`FROM vehicle_data WHERE vehicle_id = X ORDER BY timestamp) TO STDOUT WITH CSV HEADER, on the same database; ` +
+const ExportBaseline = `psql \copy (SELECT id, 'X', timestamp, speed, odometer, soc, elevation, shift_state ` +
+	`FROM samples WHERE vehicle_key = (the key of X) ORDER BY timestamp, id) TO STDOUT WITH CSV HEADER, the service's own query, ` +
+	`on the same database; ` +
 	`psql's output is read through a pipe and counted, as each HTTP body is read and counted. One \copy run ` +
 	`precedes each timed export run; the median is over all of them. The rows were loaded with \copy, then ` +
 	`VACUUM ANALYZE and a CHECKPOINT.`
@@ -127,13 +128,13 @@ func (l *lab) loadForExport(ctx context.Context) (string, error) {
 		return "", err
 	}
 	began := time.Now()
-	if _, n, err := l.psql.copyIn(ctx, dbURL, "vehicle_data", l.csvPath); err != nil {
+	if _, n, err := l.psql.copyIn(ctx, dbURL, "samples", l.csvPath); err != nil {
 		return "", err
 	} else if n != int64(l.opts.Rows) {
 		return "", fmt.Errorf("psql \\copy loaded %d rows, want %d", n, l.opts.Rows)
 	}
 	// Hint bits and the visibility map set once, so that no timed run pays for them.
-	if err := l.pg.exec(ctx, dbURL, "VACUUM (ANALYZE) vehicle_data"); err != nil {
+	if err := l.pg.exec(ctx, dbURL, "VACUUM (ANALYZE) samples"); err != nil {
 		return "", err
 	}
 	if err := l.pg.checkpoint(ctx); err != nil {

@@ -17,7 +17,7 @@ const (
 )
 
 // IngestBaseline says what the service's finalize is compared with.
-const IngestBaseline = `psql \copy of the same file into vehicle_data of a second database migrated by ` +
+const IngestBaseline = `psql \copy of the same file into samples (the table behind vehicle_data) of a second database migrated by ` +
 	`"vehicle-data migrate up": same columns, CHECK constraints, primary key, both indexes, identity column ` +
 	`and the statement trigger that keeps the per-vehicle figures (the service's insert fires it too); ` +
 	`vehicle_id comes from a column DEFAULT set only there. Both tables are truncated and a CHECKPOINT ` +
@@ -131,7 +131,7 @@ func RunIngest(ctx context.Context, opts Options) (rep *IngestReport, err error)
 	return rep, nil
 }
 
-// ingestOnce uploads and finalizes the file into an emptied vehicle_data and returns the
+// ingestOnce uploads and finalizes the file into an emptied samples table and returns the
 // time to store every chunk and the time to finalize.
 func (l *lab) ingestOnce(ctx context.Context, srv *serverProc, dbURL string, sampler *memSampler) (upload, finalize time.Duration, err error) {
 	if err := l.emptyTables(ctx, dbURL); err != nil {
@@ -177,12 +177,12 @@ func (l *lab) ingestOnce(ctx context.Context, srv *serverProc, dbURL string, sam
 	return upload, total - upload, nil
 }
 
-// copyOnce loads the file with psql's \copy into an emptied vehicle_data.
+// copyOnce loads the file with psql's \copy into an emptied samples table.
 func (l *lab) copyOnce(ctx context.Context, dbURL string) (time.Duration, error) {
 	if err := l.emptyTables(ctx, dbURL); err != nil {
 		return 0, err
 	}
-	d, n, err := l.psql.copyIn(ctx, dbURL, "vehicle_data", l.csvPath)
+	d, n, err := l.psql.copyIn(ctx, dbURL, "samples", l.csvPath)
 	if err != nil {
 		return 0, err
 	}

@@ -113,7 +113,20 @@ type lab struct {
 }
 
 // openLab prepares everything; close undoes it.
-func openLab(ctx context.Context, opts Options) (_ *lab, err error) {
+func openLab(ctx context.Context, opts Options) (*lab, error) {
+	l, err := openLabNoSample(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.writeSample(); err != nil {
+		return nil, errors.Join(err, l.close())
+	}
+	return l, nil
+}
+
+// openLabNoSample is openLab without the one-vehicle sample file (the list benchmark writes
+// its own fleet).
+func openLabNoSample(ctx context.Context, opts Options) (_ *lab, err error) {
 	l := &lab{opts: opts, env: Environment{Started: time.Now().UTC(), CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), LoadBefore: loadAverage()}}
 	if l.bin, err = filepath.Abs(opts.ServerBin); err != nil {
 		return nil, err
@@ -144,9 +157,6 @@ func openLab(ctx context.Context, opts Options) (_ *lab, err error) {
 		return nil, err
 	}
 	l.logf("%s", l.env.Postgres)
-	if err := l.writeSample(); err != nil {
-		return nil, err
-	}
 	return l, nil
 }
 
@@ -179,30 +189,35 @@ func (l *lab) migratedDatabase(ctx context.Context, name string) (string, error)
 	if err != nil {
 		return "", err
 	}
+	return dbURL, l.migrate(ctx, dbURL)
+}
+
+// migrate applies the service's migrations with its own binary.
+func (l *lab) migrate(ctx context.Context, dbURL string) error {
 	cmd := exec.CommandContext(ctx, l.bin, "migrate", "up", "--database-url", dbURL, "--log-level", "warn")
 	cmd.Env = serverEnv(os.Environ())
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("migrate %s: %w: %s", name, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("migrate %s: %w: %s", redact(dbURL), err, strings.TrimSpace(string(out)))
 	}
-	return dbURL, nil
+	return nil
 }
 
-// copyTarget creates a database migrated like the service's, whose vehicle_data takes
-// VehicleID as the default of vehicle_id, so that psql can \copy the file, which has no
-// such column, into the very table the service inserts into.
+// copyTarget creates a database migrated like the service's, whose samples take VehicleID's
+// key as the default of vehicle_key, so that psql can \copy the file, which has no such
+// column, into the very table the service inserts into.
 func (l *lab) copyTarget(ctx context.Context, name string) (string, error) {
 	dbURL, err := l.migratedDatabase(ctx, name)
 	if err != nil {
 		return "", err
 	}
-	err = l.pg.exec(ctx, dbURL, "ALTER TABLE vehicle_data ALTER COLUMN vehicle_id SET DEFAULT "+quoteLiteral(VehicleID))
+	err = l.pg.exec(ctx, dbURL, `DO $$ BEGIN EXECUTE format('ALTER TABLE samples ALTER COLUMN vehicle_key SET DEFAULT %s', vehicle_key_for(`+quoteLiteral(VehicleID)+`)); END $$`)
 	return dbURL, err
 }
 
-// emptyTables empties vehicle_data (and the per-vehicle figures its trigger keeps) and
-// checkpoints, so that every timed load starts from the same state.
+// emptyTables empties samples and the rollups and figures its trigger keeps (the vehicle keeps
+// its key), and checkpoints, so that every timed load starts from the same state.
 func (l *lab) emptyTables(ctx context.Context, dbURL string) error {
-	if err := l.pg.exec(ctx, dbURL, "TRUNCATE vehicle_data, vehicles"); err != nil {
+	if err := l.pg.exec(ctx, dbURL, "TRUNCATE samples, sample_minutes, sample_hours", "UPDATE vehicles SET record_count = 0, first_timestamp = NULL, last_timestamp = NULL"); err != nil {
 		return err
 	}
 	return l.pg.checkpoint(ctx)

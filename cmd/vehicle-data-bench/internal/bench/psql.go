@@ -37,8 +37,6 @@ type psql struct{ path string }
 // copyColumns are the columns of a file in the original format, in its order.
 const copyColumns = `"timestamp", speed, odometer, soc, elevation, shift_state`
 
-// exportColumns are the columns of the export, in its order.
-const exportColumns = `id, vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state`
 
 var copyStatus = regexp.MustCompile(`(?m)^COPY (\d+)$`)
 
@@ -62,8 +60,9 @@ func (p psql) copyIn(ctx context.Context, dbURL, table, path string) (time.Durat
 // psql's standard output, which is read by this process and counted, as an HTTP export's
 // body is; it returns the bytes.
 func (p psql) copyOut(ctx context.Context, dbURL, vehicleID string) (time.Duration, int64, error) {
-	cmd := fmt.Sprintf(`\copy (SELECT %s FROM vehicle_data WHERE vehicle_id = %s ORDER BY "timestamp") TO STDOUT WITH CSV HEADER`,
-		exportColumns, quoteLiteral(vehicleID))
+	cmd := fmt.Sprintf(`\copy (SELECT id, %[1]s AS vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state FROM samples `+
+		`WHERE vehicle_key = (SELECT vehicle_key FROM vehicles WHERE vehicle_id = %[1]s) ORDER BY "timestamp", id) TO STDOUT WITH CSV HEADER`,
+		quoteLiteral(vehicleID))
 	var cw countingWriter
 	d, err := p.run(ctx, dbURL, cmd, &cw, true)
 	return d, cw.n, err

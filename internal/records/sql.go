@@ -1,0 +1,287 @@
+package records
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// This file is the one query builder behind list, count, export and series: the SQL whose shape
+// depends on the request (filters, the whitelisted ORDER BY, the rollup levels a time range
+// needs). Values only ever travel as numbered parameters.
+
+// scope is a filter resolved against the database: its vehicle as a key.
+type scope struct {
+	Filter
+	key *int32 // the filtered vehicle's key; nil without a vehicle filter
+}
+
+// none reports a vehicle filter naming a vehicle without samples: nothing matches.
+func (sc scope) none() bool { return sc.VehicleID != nil && sc.key == nil }
+
+type sqlArgs []any
+
+func (a *sqlArgs) add(v any) string {
+	*a = append(*a, v)
+	return fmt.Sprintf("$%d", len(*a))
+}
+
+// orderColumns is the whitelist: the only text from a request that can shape SQL is a key of
+// this map, and what reaches SQL is the map's value (s is samples, v is vehicles).
+var orderColumns = map[string]string{
+	"id":          "s.id",
+	"vehicle_id":  "v.vehicle_id",
+	"timestamp":   `s."timestamp"`,
+	"speed":       "s.speed",
+	"odometer":    "s.odometer",
+	"soc":         "s.soc",
+	"elevation":   "s.elevation",
+	"shift_state": "s.shift_state",
+}
+
+// recordColumns are what every list and export query returns, in Record's order, with the
+// vehicle as its key (the store maps keys to ids: no join per row).
+const recordColumns = `s.id, s.vehicle_key, s."timestamp", s.speed, s.odometer, s.soc, s.elevation, s.shift_state`
+
+// forScope drops what a scope makes constant: with a vehicle filter every row has the same
+// vehicle_id, so ordering by it orders nothing (and would cost a join). A dropped last term
+// keeps its direction for the id tie-break.
+func (o Order) forScope(sc scope) Order {
+	if sc.VehicleID == nil {
+		return o
+	}
+	out := make(Order, 0, len(o))
+	for i, f := range o {
+		if f.Field != "vehicle_id" {
+			out = append(out, f)
+		} else if i == len(o)-1 {
+			out = append(out, OrderField{Field: "id", Desc: f.Desc})
+		}
+	}
+	if len(out) == 0 {
+		return Order{{Field: "id"}}
+	}
+	return out
+}
+
+func (o Order) needsVehicles() bool {
+	for _, f := range o {
+		if f.Field == "vehicle_id" {
+			return true
+		}
+	}
+	return false
+}
+
+// orderBy renders the ORDER BY clause from whitelisted columns only, ending with the id
+// tie-break (in the direction of the last term, so a descending list stays descending).
+// Unqualified, it names the columns of a derived table instead of samples and vehicles.
+func (o Order) orderBy(qualified bool) string {
+	var b strings.Builder
+	b.WriteString(" ORDER BY ")
+	for i, f := range o.withID() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		col := orderColumns[f.Field]
+		if !qualified {
+			col = col[2:]
+		}
+		b.WriteString(col)
+		if f.Desc {
+			b.WriteString(" DESC")
+		}
+	}
+	return b.String()
+}
+
+// from is the FROM clause: samples, and vehicles when the ordering needs their ids.
+func (o Order) from() string {
+	if o.needsVehicles() {
+		return " FROM samples s JOIN vehicles v ON v.vehicle_key = s.vehicle_key"
+	}
+	return " FROM samples s"
+}
+
+// where renders the scope's conditions, with extra ones ANDed on.
+func (sc scope) where(args *sqlArgs, extra ...string) string {
+	var conds []string
+	if sc.key != nil {
+		conds = append(conds, "s.vehicle_key = "+args.add(*sc.key))
+	}
+	if sc.From != nil {
+		conds = append(conds, `s."timestamp" >= `+args.add(*sc.From))
+	}
+	if sc.To != nil {
+		conds = append(conds, `s."timestamp" <= `+args.add(*sc.To))
+	}
+	conds = append(conds, extra...)
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
+}
+
+// selectSQL is every matching row in order o (export).
+func selectSQL(sc scope, o Order) (string, []any) {
+	var args sqlArgs
+	return "SELECT " + recordColumns + o.from() + sc.where(&args) + o.orderBy(true), args
+}
+
+// deferredFrom is where an OFFSET starts paying for its rows: past it, the skipped rows are
+// found by an index-only scan of the ids (every index the orderings use carries id), and only
+// the page's rows are fetched from the table.
+const deferredFrom = 1000
+
+// pageSQL is one page by offset.
+func pageSQL(sc scope, o Order, p Page) (string, []any) {
+	var args sqlArgs
+	if p.Offset() < deferredFrom {
+		sql := "SELECT " + recordColumns + o.from() + sc.where(&args) + o.orderBy(true)
+		return sql + " LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset()), args
+	}
+	inner := "SELECT s.id" + o.from() + sc.where(&args) + o.orderBy(true) +
+		" LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset())
+	from := " FROM samples s JOIN (" + inner + ") page ON page.id = s.id"
+	if o.needsVehicles() {
+		from += " JOIN vehicles v ON v.vehicle_key = s.vehicle_key"
+	}
+	return "SELECT " + recordColumns + from + o.orderBy(true), args
+}
+
+// seekSQL is the page after (or, for a Before cursor, before) c: limit rows in travel order,
+// which for Before is o reversed; the caller turns them around.
+func seekSQL(sc scope, o Order, c Cursor, limit int64) (string, []any) {
+	var args sqlArgs
+	travel := o
+	if c.Before {
+		travel = o.reversed()
+	}
+	terms := seekTerms(travel, c, args.add)
+	if len(terms) == 0 {
+		return "", nil // nothing sorts after the cursor's row
+	}
+	if len(terms) == 1 {
+		return "SELECT " + recordColumns + travel.from() + sc.where(&args, terms[0]) + travel.orderBy(true) + " LIMIT " + args.add(limit), args
+	}
+	cols := recordColumns
+	if travel.needsVehicles() {
+		cols += ", v.vehicle_id"
+	}
+	parts := make([]string, len(terms))
+	for i, t := range terms {
+		parts[i] = "(SELECT " + cols + travel.from() + sc.where(&args, t) + travel.orderBy(true) + " LIMIT " + args.add(limit) + ")"
+	}
+	outer := strings.ReplaceAll(recordColumns, "s.", "")
+	return "SELECT " + outer + " FROM (" + strings.Join(parts, " UNION ALL ") + ") s" + travel.orderBy(false) + " LIMIT " + args.add(limit), args
+}
+
+// span is the half-open time range [lo, hi); nil is unbounded.
+type span struct{ lo, hi *time.Time }
+
+// cover splits [from, to] (inclusive, nil for unbounded) into the pieces that each level
+// answers exactly: whole UTC hours from sample_hours, whole minutes from sample_minutes and the
+// ragged ends from the samples. minLevel says how coarse a level may be used: levelHours,
+// levelMinutes or levelRaw.
+type cover struct{ raw, minutes, hours []span }
+
+const (
+	levelRaw = iota
+	levelMinutes
+	levelHours
+)
+
+func coverRange(from, to *time.Time, maxLevel int) cover {
+	var c cover
+	lo := from
+	var hi *time.Time
+	if to != nil {
+		e := to.Add(time.Microsecond) // inclusive to half-open: timestamps are whole microseconds
+		hi = &e
+	}
+	if maxLevel == levelRaw {
+		c.raw = []span{{lo, hi}}
+		return c
+	}
+	loM, hiM := ceilTo(lo, time.Minute), floorTo(hi, time.Minute)
+	if loM != nil && hiM != nil && !loM.Before(*hiM) { // no whole minute inside
+		c.raw = []span{{lo, hi}}
+		return c
+	}
+	if lo != nil && lo.Before(*loM) {
+		c.raw = append(c.raw, span{lo, loM})
+	}
+	if hi != nil && hiM.Before(*hi) {
+		c.raw = append(c.raw, span{hiM, hi})
+	}
+	if maxLevel == levelMinutes {
+		c.minutes = []span{{loM, hiM}}
+		return c
+	}
+	loH, hiH := ceilTo(loM, time.Hour), floorTo(hiM, time.Hour)
+	if loH != nil && hiH != nil && !loH.Before(*hiH) { // no whole hour inside
+		c.minutes = []span{{loM, hiM}}
+		return c
+	}
+	if loM != nil && loM.Before(*loH) {
+		c.minutes = append(c.minutes, span{loM, loH})
+	}
+	if hiM != nil && hiH.Before(*hiM) {
+		c.minutes = append(c.minutes, span{hiH, hiM})
+	}
+	c.hours = []span{{loH, hiH}}
+	return c
+}
+
+// Truncate works in absolute time from year 1, whose minutes and hours are UTC's.
+func floorTo(t *time.Time, d time.Duration) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.Truncate(d)
+	return &v
+}
+
+func ceilTo(t *time.Time, d time.Duration) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.Truncate(d)
+	if v.Before(*t) {
+		v = v.Add(d)
+	}
+	return &v
+}
+
+func (s span) conds(col string, args *sqlArgs) string {
+	var out string
+	if s.lo != nil {
+		out += " AND " + col + " >= " + args.add(*s.lo)
+	}
+	if s.hi != nil {
+		out += " AND " + col + " < " + args.add(*s.hi)
+	}
+	return out
+}
+
+// countSQL counts the samples of keys in [sc.From, sc.To] from the rollups: whole hours, then
+// whole minutes, then the samples of the two ragged minutes through the primary key. At most
+// a few hundred rollup rows and two minutes of samples per vehicle, whatever the range.
+func countSQL(sc scope, keys []int32) (string, []any) {
+	var (
+		args  sqlArgs
+		parts []string
+		k     = args.add(keys)
+		c     = coverRange(sc.From, sc.To, levelHours)
+	)
+	for _, s := range c.hours {
+		parts = append(parts, "(SELECT COALESCE(sum(n), 0) FROM sample_hours WHERE vehicle_key = ANY("+k+")"+s.conds("bucket", &args)+")")
+	}
+	for _, s := range c.minutes {
+		parts = append(parts, "(SELECT COALESCE(sum(n), 0) FROM sample_minutes WHERE vehicle_key = ANY("+k+")"+s.conds("bucket", &args)+")")
+	}
+	for _, s := range c.raw {
+		parts = append(parts, `(SELECT count(*) FROM samples WHERE vehicle_key = ANY(`+k+`)`+s.conds(`"timestamp"`, &args)+")")
+	}
+	return "SELECT (" + strings.Join(parts, " + ") + ")::bigint", args
+}
