@@ -37,7 +37,6 @@ type psql struct{ path string }
 // copyColumns are the columns of a file in the original format, in its order.
 const copyColumns = `"timestamp", speed, odometer, soc, elevation, shift_state`
 
-
 var copyStatus = regexp.MustCompile(`(?m)^COPY (\d+)$`)
 
 // copyIn times \copy of the CSV file at path into table and returns the rows copied.
