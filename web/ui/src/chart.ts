@@ -14,7 +14,7 @@ export const FIELDS = [
 ] as const;
 type FieldKey = (typeof FIELDS)[number]["key"];
 
-const HEIGHT = 150;
+const HEIGHT = 130;
 
 export class Charts {
   private plots: uPlot[] = [];
@@ -29,7 +29,7 @@ export class Charts {
 
   /** Buckets the chart has room for: about one per pixel. */
   maxPoints(): number {
-    return Math.max(100, Math.min(2000, Math.round(this.root.clientWidth || 1000)));
+    return Math.max(100, Math.min(2000, this.plotWidth()));
   }
 
   message(text: string): void {
@@ -48,7 +48,7 @@ export class Charts {
     const xs = buckets.map((b) => Date.parse(b.start) / 1000 + half);
     const lo = Date.parse(series.initial_timestamp) / 1000;
     const hi = Date.parse(series.final_timestamp) / 1000;
-    const width = this.root.clientWidth || 1000;
+    const width = this.plotWidth();
     const frag = document.createDocumentFragment();
     let points = 0;
     for (const f of FIELDS) {
@@ -62,7 +62,7 @@ export class Charts {
       box.dataset["field"] = f.key;
       box.setAttribute("aria-label", `${f.label} (${f.unit}) over time`);
       frag.append(box);
-      const fmt = (_u: uPlot, v: number | null) => (v == null ? "null" : `${formatNumber(v)} ${f.unit}`);
+      const fmt = (_u: uPlot, v: number | null) => (v == null ? "–" : `${formatNumber(v)} ${f.unit}`);
       const opts: uPlot.Options = {
         width,
         height: HEIGHT,
@@ -99,8 +99,15 @@ export class Charts {
     return points;
   }
 
+  /** The charts sit in one or two columns (see style.css). */
+  private plotWidth(): number {
+    const cols = getComputedStyle(this.root).gridTemplateColumns.split(" ").filter(Boolean).length || 1;
+    const gap = parseFloat(getComputedStyle(this.root).columnGap) || 0;
+    return Math.floor(((this.root.clientWidth || 1000) - gap * (cols - 1)) / cols);
+  }
+
   private fit(): void {
-    const width = this.root.clientWidth;
+    const width = this.plotWidth();
     for (const p of this.plots) if (width && p.width !== width) p.setSize({ width, height: HEIGHT });
   }
 
