@@ -164,7 +164,7 @@ func TestMinutePrecisionBounds(t *testing.T) {
 	seedTies(t, e, 10) // 12:00 .. 12:09 UTC
 	for q, want := range map[string]int64{
 		"?initial_timestamp=2024-06-01T12:03&final_timestamp=2024-06-01T12:05":                        3,
-		"?initial_timestamp=2024-06-01%2012:03":                                                         7,
+		"?initial_timestamp=2024-06-01%2012:03":                                                       7,
 		"?initial_timestamp=2024-06-01T14:03%2B02:00":                                                 7,
 		"?initial_timestamp=2024-06-01T14:03+02:00":                                                   7, // + arrives as a space
 		"?initial_timestamp=2024-06-01T14:03&timezone=Europe/Berlin&final_timestamp=2024-06-01T14:04": 2,
