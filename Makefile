@@ -56,6 +56,7 @@ generate:
 	$(GO) tool oapi-codegen -config gen/client/config.yaml openapi.yaml
 	$(GO) run ./cmd/specgen -spec openapi.yaml -out gen/api
 	$(MAKE) web-generate
+	$(MAKE) ui-generate
 
 check-generated: generate
 	@git diff --exit-code -- gen/ || { echo "gen/ differs from a fresh 'make generate': commit the regenerated code" >&2; exit 1; }
@@ -93,10 +94,10 @@ bench-smoke:
 clean:
 	rm -rf bin
 
-# --- web (TypeScript client, Postman, Spectral, Swagger UI) ---
+# --- web (dashboard, TypeScript client, Postman, Spectral, Swagger UI) ---
 # npm tooling under web/, every version pinned in web/package-lock.json. `make generate` runs
 # web-generate, so gen/ts is drift-checked with the Go code.
-.PHONY: web-deps web-generate postman lint-spec web-test
+.PHONY: web-deps web-generate ui-generate postman lint-spec web-test
 
 # npm ci only when node_modules is missing or older than the lock file.
 WEB_DEPS := web/node_modules/.package-lock.json
@@ -108,6 +109,9 @@ web-deps: ## (re)install web/'s locked npm packages
 
 web-generate: $(WEB_DEPS) ## gen/ts/schema.d.ts from openapi.yaml (openapi-typescript)
 	bash web/scripts/generate-ts.sh
+
+ui-generate: $(WEB_DEPS) ## the dashboard (web/ui, Vite) into gen/ui, embedded by the binary; prints the gzipped sizes
+	bash web/scripts/build-ui.sh
 
 postman: $(WEB_DEPS) ## Postman collection from openapi.yaml into web/build/postman; runs it with newman when VEHICLE_DATA_URL is set
 	bash web/scripts/postman.sh

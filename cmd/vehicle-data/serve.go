@@ -12,7 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/vehicle-data/vehicle-data/gen/ui"
 	"github.com/vehicle-data/vehicle-data/internal/config"
+	"github.com/vehicle-data/vehicle-data/internal/dashboard"
 	"github.com/vehicle-data/vehicle-data/internal/database"
 	"github.com/vehicle-data/vehicle-data/internal/docs"
 	"github.com/vehicle-data/vehicle-data/internal/ingest"
@@ -75,6 +77,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 	}
 
+	dash, err := dashboard.New(ui.Dist())
+	if err != nil {
+		return err
+	}
 	m := metrics.New(pool)
 	ing := ingest.New(pool, ingest.Options{MaxChunkBytes: cfg.MaxChunkBytes, Logger: logger, Metrics: m})
 	handler := server.New(server.Options{
@@ -85,6 +91,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Ready:   func(ctx context.Context) error { return database.CheckReady(ctx, pool) },
 		Metrics: m,
 		Docs:    docs.Handler(),
+		UI:      dash,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)

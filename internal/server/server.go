@@ -33,6 +33,7 @@ type Options struct {
 	Ready   func(ctx context.Context) error // nil: always ready
 	Metrics *metrics.Metrics                // nil: a fresh registry
 	Docs    http.Handler                    // Swagger UI at /docs; nil: not served
+	UI      http.Handler                    // the dashboard at /ui/, where GET / leads; nil: not served
 }
 
 // jsonBodyLimit bounds every JSON request body; records and finalize requests are tiny.
@@ -108,6 +109,14 @@ func New(o Options) *echo.Echo {
 	if o.Docs != nil {
 		e.GET("/docs", echo.WrapHandler(o.Docs))
 		e.GET("/docs/*", echo.WrapHandler(o.Docs))
+	}
+	if o.UI != nil {
+		// Static files: open even with API tokens (bearerAuth guards /api/ only); the page's
+		// own API calls carry the token.
+		getHead := []string{http.MethodGet, http.MethodHead}
+		e.Match(getHead, "/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/ui/") })
+		e.Match(getHead, "/ui", echo.WrapHandler(o.UI))
+		e.Match(getHead, "/ui/*", echo.WrapHandler(o.UI))
 	}
 	return e
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI for vehicle-data's non-Go users (`make web-test`): Spectral on openapi.yaml, the generated
-# TypeScript types (fresh, type-checked, smoke-tested), the Postman collection run by newman, and
-# Swagger UI at /docs in headless Chromium, against real servers on free localhost ports: one
+# TypeScript types (fresh, type-checked, smoke-tested), the Postman collection run by newman,
+# Swagger UI at /docs and the dashboard at /ui/ (built fresh, then in headless Chromium), against real servers on free localhost ports: one
 # open, one with an API token. Every check runs even when an earlier one fails; the last line is
 # `web: N passed, M failed`, and the exit status is non-zero when M > 0.
 #
@@ -14,6 +14,7 @@ ROOT=$(cd "$WEB/.." && pwd)
 export ARTIFACTS_DIR=${ARTIFACTS_DIR:-$WEB/artifacts}
 export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 TOKEN=t0k3n
+export DASHBOARD_PERF_ROWS=${DASHBOARD_PERF_ROWS:-1000000}
 START=$(date +%s)
 passed=0
 failed=0
@@ -108,6 +109,14 @@ install_chromium() {
     { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
 }
 
+# The committed build of the dashboard is what web/ui builds (also in make check-generated; here
+# it prints the gzipped sizes and holds the bundle to its budget).
+fresh_ui() {
+  UI_OUT=$TMP/ui bash "$WEB/scripts/build-ui.sh" &&
+    diff -r "$ROOT/gen/ui" "$TMP/ui" ||
+    { echo "gen/ui differs from what web/ui builds: run make ui-generate" >&2; return 1; }
+}
+
 fresh_types() {
   local fresh=$TMP/schema.d.ts
   TS_OUT=$fresh bash "$WEB/scripts/generate-ts.sh" >/dev/null &&
@@ -133,6 +142,8 @@ check "Spectral: openapi.yaml has no error or warning" \
   npx --no-install spectral lint --ruleset "$ROOT/.spectral.yaml" --fail-severity=warn "$ROOT/openapi.yaml"
 check "gen/ts/schema.d.ts is what openapi.yaml generates" fresh_types
 check "tsc --noEmit (strict): smoke test, e2e and scripts" npx --no-install tsc --noEmit -p tsconfig.json
+check "tsc --noEmit (strict): the dashboard (web/ui)" npx --no-install tsc --noEmit -p ui/tsconfig.json
+check "gen/ui is what web/ui builds; bundle within its gzipped budget" fresh_ui
 check "Postman collection converted, with status checks" env -u VEHICLE_DATA_URL bash scripts/postman.sh
 
 setup "server (open) ready" wait_ready open
@@ -147,5 +158,10 @@ check "newman: documented statuses, no 5xx (open server)" \
 check "newman: documented statuses, token accepted (token server)" \
   env VEHICLE_DATA_URL="$URL_token" VEHICLE_DATA_TOKEN="$TOKEN" NEWMAN_SUFFIX=-token bash scripts/postman.sh
 check "Swagger UI /docs in headless Chromium" env VEHICLE_DATA_URL="$URL_open" node e2e/docs.mjs
+# DASHBOARD_PERF_ROWS (default below) loads a vehicle of that many rows and times the dashboard
+# with it; 0 skips that part.
+check "Dashboard /ui/ in headless Chromium (open server, token server, ${DASHBOARD_PERF_ROWS} rows timed)" \
+  env VEHICLE_DATA_URL="$URL_open" VEHICLE_DATA_TOKEN_URL="$URL_token" VEHICLE_DATA_TOKEN="$TOKEN" \
+  DASHBOARD_PERF_ROWS="$DASHBOARD_PERF_ROWS" node e2e/dashboard.mjs
 
 finish
