@@ -105,6 +105,15 @@ func (o Order) from() string {
 
 // where renders the scope's conditions, with extra ones ANDed on.
 func (sc scope) where(args *sqlArgs, extra ...string) string {
+	return sc.whereOrdered(args, nil, extra...)
+}
+
+// whereOrdered is where for a query in order o: with a vehicle and a time range, an ordering by
+// odometer also gets the odometer's bounds in that range from the minute rollup. The odometer
+// grows with time, so the index on (vehicle_key, odometer) then starts at the range's first
+// row instead of the vehicle's, which the time range alone cannot tell it (measured at 10M
+// rows: page 1 of a 20% range 95 ms without the bounds).
+func (sc scope) whereOrdered(args *sqlArgs, o Order, extra ...string) string {
 	var conds []string
 	if sc.key != nil {
 		conds = append(conds, "s.vehicle_key = "+args.add(*sc.key))
@@ -114,6 +123,18 @@ func (sc scope) where(args *sqlArgs, extra ...string) string {
 	}
 	if sc.To != nil {
 		conds = append(conds, `s."timestamp" <= `+args.add(*sc.To))
+	}
+	if len(o) > 0 && o[0].Field == "odometer" && sc.key != nil && sc.HasTimeRange() {
+		// Uncorrelated, so each is computed once and bounds the index scan.
+		minutes := " FROM sample_minutes m WHERE m.vehicle_key = " + args.add(*sc.key)
+		if sc.From != nil {
+			minutes += " AND m.bucket >= date_trunc('minute', " + args.add(*sc.From) + "::timestamptz, 'UTC')"
+		}
+		if sc.To != nil {
+			minutes += " AND m.bucket <= " + args.add(*sc.To)
+		}
+		conds = append(conds, "s.odometer >= (SELECT min(m.odometer_min)"+minutes+")",
+			"s.odometer <= (SELECT max(m.odometer_max)"+minutes+")")
 	}
 	conds = append(conds, extra...)
 	if len(conds) == 0 {
@@ -125,7 +146,7 @@ func (sc scope) where(args *sqlArgs, extra ...string) string {
 // selectSQL is every matching row in order o (export).
 func selectSQL(sc scope, o Order) (string, []any) {
 	var args sqlArgs
-	return "SELECT " + recordColumns + o.from() + sc.where(&args) + o.orderBy(true), args
+	return "SELECT " + recordColumns + o.from() + sc.whereOrdered(&args, o) + o.orderBy(true), args
 }
 
 // deferredFrom is where an OFFSET starts paying for its rows: past it, the skipped rows are
@@ -137,10 +158,10 @@ const deferredFrom = 1000
 func pageSQL(sc scope, o Order, p Page) (string, []any) {
 	var args sqlArgs
 	if p.Offset() < deferredFrom {
-		sql := "SELECT " + recordColumns + o.from() + sc.where(&args) + o.orderBy(true)
+		sql := "SELECT " + recordColumns + o.from() + sc.whereOrdered(&args, o) + o.orderBy(true)
 		return sql + " LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset()), args
 	}
-	inner := "SELECT s.id" + o.from() + sc.where(&args) + o.orderBy(true) +
+	inner := "SELECT s.id" + o.from() + sc.whereOrdered(&args, o) + o.orderBy(true) +
 		" LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset())
 	from := " FROM samples s JOIN (" + inner + ") page ON page.id = s.id"
 	if o.needsVehicles() {
@@ -162,7 +183,7 @@ func seekSQL(sc scope, o Order, c Cursor, limit int64) (string, []any) {
 		return "", nil // nothing sorts after the cursor's row
 	}
 	if len(terms) == 1 {
-		return "SELECT " + recordColumns + travel.from() + sc.where(&args, terms[0]) + travel.orderBy(true) + " LIMIT " + args.add(limit), args
+		return "SELECT " + recordColumns + travel.from() + sc.whereOrdered(&args, travel, terms[0]) + travel.orderBy(true) + " LIMIT " + args.add(limit), args
 	}
 	cols := recordColumns
 	if travel.needsVehicles() {
@@ -170,7 +191,7 @@ func seekSQL(sc scope, o Order, c Cursor, limit int64) (string, []any) {
 	}
 	parts := make([]string, len(terms))
 	for i, t := range terms {
-		parts[i] = "(SELECT " + cols + travel.from() + sc.where(&args, t) + travel.orderBy(true) + " LIMIT " + args.add(limit) + ")"
+		parts[i] = "(SELECT " + cols + travel.from() + sc.whereOrdered(&args, travel, t) + travel.orderBy(true) + " LIMIT " + args.add(limit) + ")"
 	}
 	outer := strings.ReplaceAll(recordColumns, "s.", "")
 	return "SELECT " + outer + " FROM (" + strings.Join(parts, " UNION ALL ") + ") s" + travel.orderBy(false) + " LIMIT " + args.add(limit), args

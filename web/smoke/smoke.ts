@@ -101,10 +101,12 @@ await step("list with vehicle_id, initial_timestamp and ordering", async () => {
   });
   assert.equal(response.status, 200, `status ${response.status}, body ${JSON.stringify(error)}`);
   assert.ok(data);
-  assert.deepEqual(Object.keys(data).sort(), ["count", "next", "previous", "results", "vehicleIDs"]);
+  assert.deepEqual(Object.keys(data).sort(), ["count", "next", "next_cursor", "previous", "previous_cursor", "results", "vehicleIDs"]);
   assert.equal(data.count, 2, "count");
   assert.equal(data.next, null, "next");
   assert.equal(data.previous, null, "previous");
+  assert.equal(data.next_cursor, null, "next_cursor");
+  assert.equal(data.previous_cursor, null, "previous_cursor");
   assert.deepEqual(data.results, [created[2], created[1]], "results, newest first");
   assert.ok(data.vehicleIDs.includes(vehicleId), "vehicleIDs lists our vehicle");
   assert.deepEqual(data.vehicleIDs, [...data.vehicleIDs].sort(), "vehicleIDs sorted");
@@ -120,6 +122,39 @@ await step("paging: next keeps the filters", async () => {
   assert.equal(next.searchParams.get("vehicle_id"), vehicleId, `next ${data.next}`);
   assert.equal(next.searchParams.get("page"), "2", `next ${data.next}`);
   assert.deepEqual(data.results, created.slice(0, 2));
+  assert.ok(data.next_cursor, "next_cursor is set");
+});
+
+await step("paging by cursor: the page after, then back", async () => {
+  const first = await client.GET("/api/v1/vehicle_data/", {
+    params: { query: { vehicle_id: vehicleId, ordering: "timestamp", page_size: 1 } },
+  });
+  assert.ok(first.data?.next_cursor, "next_cursor on page 1");
+  const second = await client.GET("/api/v1/vehicle_data/", {
+    params: { query: { vehicle_id: vehicleId, ordering: "timestamp", page_size: 1, cursor: first.data.next_cursor } },
+  });
+  assert.equal(second.response.status, 200);
+  assert.deepEqual(second.data?.results, created.slice(1, 2));
+  assert.ok(second.data?.next && new URL(second.data.next).searchParams.get("cursor"), "next link carries a cursor");
+  const back = await client.GET("/api/v1/vehicle_data/", {
+    params: { query: { vehicle_id: vehicleId, ordering: "timestamp", page_size: 1, cursor: second.data.previous_cursor ?? "" } },
+  });
+  assert.deepEqual(back.data?.results, created.slice(0, 1));
+  const tampered = await client.GET("/api/v1/vehicle_data/", {
+    params: { query: { vehicle_id: vehicleId, ordering: "-timestamp", cursor: first.data.next_cursor } },
+  });
+  assert.equal(tampered.response.status, 400, "a cursor used with another ordering");
+  assert.deepEqual(tampered.error?.errors?.map((e) => e.field), ["cursor"]);
+});
+
+await step("series: buckets of the vehicle", async () => {
+  const { data, response } = await client.GET("/api/v1/vehicles/{vehicle_id}/series/", {
+    params: { path: { vehicle_id: vehicleId }, query: { max_points: 1000, fields: "speed,soc" } },
+  });
+  assert.equal(response.status, 200);
+  assert.ok(data);
+  assert.deepEqual(data.fields, ["speed", "soc"]);
+  assert.equal(data.buckets.reduce((n, b) => n + b.count, 0), created.length, "every record in a bucket");
 });
 
 await step("a malformed parameter is a 400 naming it", async () => {
