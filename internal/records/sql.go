@@ -103,12 +103,8 @@ func (o Order) from() string {
 	return " FROM samples s"
 }
 
-// where renders the scope's conditions, with extra ones ANDed on.
-func (sc scope) where(args *sqlArgs, extra ...string) string {
-	return sc.whereOrdered(args, nil, extra...)
-}
-
-// whereOrdered is where for a query in order o: with a vehicle and a time range, an ordering by
+// whereOrdered renders the scope's conditions for a query in order o, with extra ones ANDed
+// on. With a vehicle and a time range, an ordering by
 // odometer also gets the odometer's bounds in that range from the minute rollup. The odometer
 // grows with time, so the index on (vehicle_key, odometer) then starts at the range's first
 // row instead of the vehicle's, which the time range alone cannot tell it (measured at 10M
