@@ -10,6 +10,7 @@ import (
 	"github.com/vehicle-data/vehicle-data/gen/ui"
 	"github.com/vehicle-data/vehicle-data/internal/config"
 	"github.com/vehicle-data/vehicle-data/internal/dashboard"
+	"github.com/vehicle-data/vehicle-data/internal/ingest"
 	"github.com/vehicle-data/vehicle-data/internal/server"
 )
 
@@ -22,7 +23,8 @@ func TestDashboardOpenWithTokens(t *testing.T) {
 	}
 	cfg := config.Default()
 	cfg.APITokens, cfg.AuthReads = []string{"s3cret"}, true
-	ts := httptest.NewServer(server.New(server.Options{Config: cfg, UI: dash}))
+	// No database: nothing here reaches it (the API answers 401 before any query).
+	ts := httptest.NewServer(server.New(server.Options{Config: cfg, UI: dash, Ingest: ingest.New(nil, ingest.Options{MaxChunkBytes: cfg.MaxChunkBytes})}))
 	t.Cleanup(ts.Close)
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
