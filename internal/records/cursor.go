@@ -21,7 +21,8 @@ type Cursor struct {
 	ID     int64 // the row's id, the tie-break
 }
 
-// ErrBadCursor is what the client hears about any cursor the codec refuses.
+// errBadCursor is what the client hears about any cursor the codec refuses: one message, so
+// that it tells a forger nothing.
 var errBadCursor = errors.New("not a cursor this server made for these filters and this ordering")
 
 // CursorCodec turns cursors into opaque tokens and back. A token carries an HMAC over its

@@ -26,7 +26,6 @@ import (
 	"github.com/vehicle-data/vehicle-data/internal/database"
 	"github.com/vehicle-data/vehicle-data/internal/records"
 	"github.com/vehicle-data/vehicle-data/internal/sample"
-	"github.com/vehicle-data/vehicle-data/internal/timeparse"
 )
 
 // ListOptions configure `vehicle-data-bench list`.
@@ -779,5 +778,3 @@ func tracedPool(ctx context.Context, dbURL string) (*pgxpool.Pool, *sqlTracer, e
 	pool, err := database.OpenWith(ctx, dbURL, func(c *pgxpool.Config) { c.ConnConfig.Tracer = tr })
 	return pool, tr, err
 }
-
-var _ = timeparse.ParseQuery // the mixes' bounds are parsed as the server parses them
