@@ -5,6 +5,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an expected failure.
@@ -32,6 +33,9 @@ type Error struct {
 	Detail string
 	Fields []FieldError
 	Err    error // the cause, for logs only; never shown to clients
+	// RetryAfter is when a client may try again (the Retry-After of a 503); zero means
+	// the HTTP layer's default.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -70,6 +74,12 @@ func TooLarge(format string, args ...any) *Error {
 // Unsupported reports a body of the wrong media type.
 func Unsupported(format string, args ...any) *Error {
 	return &Error{Kind: KindUnsupported, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Busy reports a limit the server is at (a kind of work at its cap, a query past its time
+// limit): a 503 the client should retry after retryAfter. The detail names the limit.
+func Busy(retryAfter time.Duration, format string, args ...any) *Error {
+	return &Error{Kind: KindUnavailable, Detail: fmt.Sprintf(format, args...), RetryAfter: retryAfter}
 }
 
 // As returns the *Error in err's chain, if any.

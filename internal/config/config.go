@@ -28,6 +28,25 @@ type Config struct {
 	CORSOrigins     []string
 	ShutdownTimeout time.Duration
 	LogLevel        string
+
+	Limits Limits
+}
+
+// Limits keep short work (lists, retrieves, creates, chunks, status, vehicles, series, probes)
+// answering while long work (exports, finalizes, XLSX workbooks) runs, however slowly its
+// clients read: each kind has its own database connections and a cap on how many run at
+// once, and a request over a cap gets a fast 503 with Retry-After instead of a queue.
+// The defaults suit a 2-core machine with PostgreSQL on it: see Default.
+type Limits struct {
+	DBConns            int           // interactive connections (short work); its requests queue up to AcquireTimeout
+	AcquireTimeout     time.Duration // how long short work may wait for a connection before a 503
+	StatementTimeout   time.Duration // longest interactive query; past it, a 503
+	LockTimeout        time.Duration // longest wait of a short request for rows a finalize holds; past it, a 503
+	MaxExports         int           // concurrent exports of every format, one connection each
+	MaxXLSXExports     int           // concurrent XLSX workbooks (of MaxExports), the memory-heavy format
+	MaxFinalizes       int           // concurrent finalizes, two connections each
+	ExportStall        time.Duration // an export whose client accepts no byte for this long is dropped
+	ChunkBytesInFlight int64         // chunk bytes being received and stored at once (memory)
 }
 
 // MaxChunkBytesLimit is the largest MaxChunkBytes that can work: a chunk is one bytea value,
@@ -47,6 +66,33 @@ func Default() Config {
 		XLSXRowLimit:    1_048_575,
 		ShutdownTimeout: 30 * time.Second,
 		LogLevel:        "info",
+		Limits: Limits{
+			// Two cores run about two queries at a time; eight connections keep both busy
+			// while some wait on I/O or the network, without a queue inside PostgreSQL.
+			DBConns: 8,
+			// The 10M-row list mix at 32 clients waits at most a few hundred ms for a
+			// connection; a second means "overloaded", not "busy".
+			AcquireTimeout: time.Second,
+			// The slowest legitimate interactive query at 10M rows (an ordering no index
+			// serves, deep page) takes about 5 s here; three times that is a runaway.
+			StatementTimeout: 15 * time.Second,
+			// A chunk or a create that touches rows a finalize is writing would wait for
+			// the whole finalize; two seconds, then a 503 the client retries.
+			LockTimeout: 2 * time.Second,
+			// An export streams at the client's pace and holds one connection meanwhile;
+			// four at once use up to two cores at full speed, and leave short work its own.
+			MaxExports: 4,
+			// A 1M-row workbook peaks at about 170 MiB (measured); two keep the process
+			// far from the machine's memory whatever arrives.
+			MaxXLSXExports: 2,
+			// A finalize keeps one core busy for its whole file; two at once fill both.
+			MaxFinalizes: 2,
+			// Long enough for a client on a congested link, short enough that a stalled
+			// one frees its connection soon.
+			ExportStall: 30 * time.Second,
+			// 64 MiB: four chunks of the 16 MiB maximum, or 64 of the dashboard's 1 MiB.
+			ChunkBytesInFlight: 64 << 20,
+		},
 	}
 }
 
@@ -92,6 +138,19 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	env("CORS_ORIGINS", setStr(&origins))
 	env("SHUTDOWN_TIMEOUT", setDur(&c.ShutdownTimeout))
 	env("LOG_LEVEL", setStr(&c.LogLevel))
+	l := &c.Limits
+	setN := func(p *int) func(string) error {
+		return func(v string) error { n, err := strconv.Atoi(strings.TrimSpace(v)); *p = n; return err }
+	}
+	env("DB_CONNS", setN(&l.DBConns))
+	env("ACQUIRE_TIMEOUT", setDur(&l.AcquireTimeout))
+	env("STATEMENT_TIMEOUT", setDur(&l.StatementTimeout))
+	env("LOCK_TIMEOUT", setDur(&l.LockTimeout))
+	env("MAX_EXPORTS", setN(&l.MaxExports))
+	env("MAX_XLSX_EXPORTS", setN(&l.MaxXLSXExports))
+	env("MAX_FINALIZES", setN(&l.MaxFinalizes))
+	env("EXPORT_STALL_TIMEOUT", setDur(&l.ExportStall))
+	env("CHUNK_BYTES_IN_FLIGHT", setInt(&l.ChunkBytesInFlight))
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
@@ -110,6 +169,15 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.StringVar(&origins, "cors-origins", origins, "comma-separated allowed CORS origins (env CORS_ORIGINS)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "grace period for in-flight requests on shutdown (env SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env LOG_LEVEL)")
+	fs.IntVar(&l.DBConns, "db-conns", l.DBConns, "database connections for short requests: lists, retrieves, creates, chunks, series (env DB_CONNS)")
+	fs.DurationVar(&l.AcquireTimeout, "acquire-timeout", l.AcquireTimeout, "how long a short request may wait for a connection before a 503 (env ACQUIRE_TIMEOUT)")
+	fs.DurationVar(&l.StatementTimeout, "statement-timeout", l.StatementTimeout, "longest query of a short request; past it, a 503 (env STATEMENT_TIMEOUT)")
+	fs.DurationVar(&l.LockTimeout, "lock-timeout", l.LockTimeout, "longest wait of a short request for rows a finalize is writing; past it, a 503 (env LOCK_TIMEOUT)")
+	fs.IntVar(&l.MaxExports, "max-exports", l.MaxExports, "concurrent exports of any format, one connection each (env MAX_EXPORTS)")
+	fs.IntVar(&l.MaxXLSXExports, "max-xlsx-exports", l.MaxXLSXExports, "concurrent XLSX exports, built in memory (env MAX_XLSX_EXPORTS)")
+	fs.IntVar(&l.MaxFinalizes, "max-finalizes", l.MaxFinalizes, "concurrent finalizes, two connections each (env MAX_FINALIZES)")
+	fs.DurationVar(&l.ExportStall, "export-stall-timeout", l.ExportStall, "drop an export whose client accepts nothing for this long (env EXPORT_STALL_TIMEOUT)")
+	fs.Func("chunk-bytes-in-flight", "chunk bytes received at once, e.g. 64MiB (env CHUNK_BYTES_IN_FLIGHT)", setInt(&l.ChunkBytesInFlight))
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -141,10 +209,34 @@ func (c Config) Validate() error {
 	if c.UploadMaxAge <= 0 || c.PurgeInterval <= 0 {
 		errs = append(errs, errors.New("upload max age and purge interval must be > 0"))
 	}
+	errs = append(errs, c.Limits.validate(c.MaxChunkBytes))
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+func (l Limits) validate(maxChunk int64) error {
+	var errs []error
+	pos := func(name string, n int) {
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("%s must be >= 1 (got %d)", name, n))
+		}
+	}
+	pos("db-conns", l.DBConns)
+	pos("max-exports", l.MaxExports)
+	pos("max-xlsx-exports", l.MaxXLSXExports)
+	pos("max-finalizes", l.MaxFinalizes)
+	if l.MaxXLSXExports > l.MaxExports {
+		errs = append(errs, fmt.Errorf("max-xlsx-exports (%d) must not exceed max-exports (%d): an XLSX export is an export", l.MaxXLSXExports, l.MaxExports))
+	}
+	if l.AcquireTimeout <= 0 || l.StatementTimeout <= 0 || l.LockTimeout <= 0 || l.ExportStall <= 0 {
+		errs = append(errs, errors.New("acquire-timeout, statement-timeout, lock-timeout and export-stall-timeout must be > 0"))
+	}
+	if l.ChunkBytesInFlight < maxChunk {
+		errs = append(errs, fmt.Errorf("chunk-bytes-in-flight (%d) must be at least max-chunk-bytes (%d), or no chunk of the maximum size could ever be taken", l.ChunkBytesInFlight, maxChunk))
 	}
 	return errors.Join(errs...)
 }

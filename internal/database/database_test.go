@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -210,5 +211,51 @@ func TestNilPool(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s(nil pool): got nil error", name)
 		}
+	}
+}
+
+// Every pool's sessions check for a vanished client (a killed server's backends stop at once
+// and release their locks); only short requests carry the statement and lock timeouts.
+func TestPoolSessionSettings(t *testing.T) {
+	pools, err := database.OpenPools(t.Context(), testdb.NewURL(t), database.PoolSizes{
+		Interactive: 1, Export: 1, Ingest: 2, StatementTimeout: 1500 * time.Millisecond, LockTimeout: 700 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pools.Close()
+	show := func(p *pgxpool.Pool, name string) string {
+		t.Helper()
+		var v string
+		if err := p.QueryRow(t.Context(), "SELECT current_setting($1)", name).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for name, p := range pools.All() {
+		if got := show(p, "client_connection_check_interval"); got != "1s" {
+			t.Errorf("%s: client_connection_check_interval %s, want 1s", name, got)
+		}
+		if got := show(p, "application_name"); got != "vehicle-data/"+name {
+			t.Errorf("%s: application_name %s", name, got)
+		}
+	}
+	for _, tc := range []struct {
+		pool       *pgxpool.Pool
+		name, want string
+	}{
+		{pools.Interactive, "statement_timeout", "1500ms"},
+		{pools.Interactive, "lock_timeout", "700ms"},
+		{pools.Export, "statement_timeout", "0"},
+		{pools.Ingest, "statement_timeout", "0"},
+		{pools.Ingest, "lock_timeout", "0"},
+		{pools.Probe, "statement_timeout", "1s"},
+	} {
+		if got := show(tc.pool, tc.name); got != tc.want {
+			t.Errorf("%s = %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	if n := pools.Export.Config().MaxConns; n != 1 {
+		t.Errorf("export pool size %d", n)
 	}
 }

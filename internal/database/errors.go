@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -16,11 +17,26 @@ import (
 // what their exported methods return, so the HTTP layer maps domain kinds only and never
 // looks at pgconn errors.
 func Unavailable(err error) error {
-	if err == nil || !unavailable(err) {
-		return err
+	if err == nil {
+		return nil
 	}
 	if _, ok := apperr.As(err); ok {
 		return err // already classified
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "57014" && strings.Contains(pe.Message, "statement timeout"):
+			// A time limit of ours, not the client's cancel (the same SQLSTATE).
+			return &apperr.Error{Kind: apperr.KindUnavailable, RetryAfter: 2 * time.Second, Err: err,
+				Detail: "the query ran longer than the statement timeout for short requests (statement-timeout); narrow the filter, or retry later"}
+		case pe.Code == "55P03":
+			return &apperr.Error{Kind: apperr.KindUnavailable, RetryAfter: 2 * time.Second, Err: err,
+				Detail: "rows this request needs are held by a long write (a finalize of the same upload or vehicle) for longer than the lock timeout; retry when it has finished"}
+		}
+	}
+	if !unavailable(err) {
+		return err
 	}
 	return &apperr.Error{Kind: apperr.KindUnavailable, Detail: "the database is unavailable; try again later", Err: err}
 }

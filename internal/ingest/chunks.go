@@ -38,7 +38,12 @@ func (s *Service) PutChunk(ctx context.Context, meta ChunkMeta, data []byte) (re
 		return 0, apperr.TooLarge("chunk is %d bytes; the limit is %d bytes", len(data), s.maxChunkBytes)
 	}
 
-	tx, err := s.pool.Begin(ctx)
+	conn, err := database.Acquire(ctx, s.pool, s.wait, "db-conns")
+	if err != nil {
+		return 0, fmt.Errorf("put chunk: %w", err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("put chunk: %w", err)
 	}
@@ -86,7 +91,12 @@ func (s *Service) Status(ctx context.Context, vehicleID, fileName string) (Statu
 	if err := checkUploadID(vehicleID, fileName); err != nil {
 		return Status{}, err
 	}
-	rows, err := s.q.UploadStatus(ctx, s.pool, db.UploadStatusParams{VehicleID: vehicleID, FileName: fileName})
+	conn, err := database.Acquire(ctx, s.pool, s.wait, "db-conns")
+	if err != nil {
+		return Status{}, database.Unavailable(fmt.Errorf("upload status: %w", err))
+	}
+	defer conn.Release()
+	rows, err := s.q.UploadStatus(ctx, conn, db.UploadStatusParams{VehicleID: vehicleID, FileName: fileName})
 	if err != nil {
 		return Status{}, database.Unavailable(fmt.Errorf("upload status: %w", err))
 	}
@@ -135,7 +145,7 @@ func (s *Service) Purge(ctx context.Context, maxAge time.Duration) (int64, error
 	if maxAge <= 0 {
 		return 0, fmt.Errorf("purge uploads: max age must be positive, got %v", maxAge)
 	}
-	n, err := s.q.PurgeUploads(ctx, s.pool, maxAge.Seconds())
+	n, err := s.q.PurgeUploads(ctx, s.long, maxAge.Seconds())
 	if err != nil {
 		return 0, fmt.Errorf("purge uploads: %w", err)
 	}

@@ -202,7 +202,7 @@ func (s *Service) insertStaged(ctx context.Context, tx pgx.Tx, vehicleID string,
 // and second Acquire; otherwise N concurrent finalizes on a pool of N connections could each
 // hold one and wait for another forever.
 func (s *Service) acquirePair(ctx context.Context) (*pgxpool.Conn, *pgxpool.Conn, error) {
-	if n := s.pool.Config().MaxConns; n < 2 {
+	if n := s.long.Config().MaxConns; n < 2 {
 		return nil, nil, fmt.Errorf("the pool allows %d connection(s); a finalize needs 2", n)
 	}
 	select {
@@ -211,11 +211,11 @@ func (s *Service) acquirePair(ctx context.Context) (*pgxpool.Conn, *pgxpool.Conn
 		return nil, nil, ctx.Err()
 	}
 	defer func() { <-s.pairSlot }()
-	first, err := s.pool.Acquire(ctx)
+	first, err := s.long.Acquire(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("acquire connection: %w", err)
 	}
-	second, err := s.pool.Acquire(ctx)
+	second, err := s.long.Acquire(ctx)
 	if err != nil {
 		first.Release()
 		return nil, nil, fmt.Errorf("acquire connection: %w", err)

@@ -8,6 +8,7 @@ package ingest
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -50,12 +51,20 @@ type Options struct {
 	MaxChunkBytes int64        // largest chunk accepted, 1..config.MaxChunkBytesLimit; 0 means config.Default's
 	Logger        *slog.Logger // nil discards logs
 	Metrics       Metrics      // nil records nothing
+	// FinalizePool runs finalizes and the purge, the long statements; nil: the pool given
+	// to New. With its own pool a big finalize never takes a connection a chunk needs.
+	FinalizePool *pgxpool.Pool
+	// AcquireTimeout bounds the wait of a chunk or a status request for a connection of
+	// New's pool, past which it is a 503; zero waits as long as the request's context.
+	AcquireTimeout time.Duration
 }
 
 // Service stores chunks and finalizes uploads. It is safe for concurrent use by any number
 // of goroutines and server replicas sharing one database.
 type Service struct {
-	pool          *pgxpool.Pool
+	pool          *pgxpool.Pool // chunks and upload status
+	long          *pgxpool.Pool // finalizes and the purge
+	wait          time.Duration
 	q             *db.Queries
 	maxChunkBytes int64
 	log           *slog.Logger
@@ -65,16 +74,21 @@ type Service struct {
 	pairSlot chan struct{}
 }
 
-// New returns a Service over pool. A finalize holds two of the pool's connections at once
-// (one runs the COPY, the other reads the chunks), so the pool needs at least two.
+// New returns a Service over pool. A finalize holds two connections of its pool at once (one
+// runs the COPY, the other reads the chunks), so that pool needs at least two.
 func New(pool *pgxpool.Pool, opts Options) *Service {
 	s := &Service{
 		pool:          pool,
+		long:          opts.FinalizePool,
+		wait:          opts.AcquireTimeout,
 		q:             db.New(),
 		maxChunkBytes: opts.MaxChunkBytes,
 		log:           opts.Logger,
 		metrics:       opts.Metrics,
 		pairSlot:      make(chan struct{}, 1),
+	}
+	if s.long == nil {
+		s.long = pool
 	}
 	if s.maxChunkBytes == 0 {
 		s.maxChunkBytes = config.Default().MaxChunkBytes

@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vehicle-data/vehicle-data/internal/admission"
 )
 
 // Metrics is the set of collectors the server updates.
@@ -23,8 +25,9 @@ type Metrics struct {
 	uploadsPurged prometheus.Counter
 }
 
-// New registers the collectors, the Go runtime's and, when pool is set, the pool's figures.
-func New(pool *pgxpool.Pool) *Metrics {
+// New registers the collectors, the Go runtime's and the figures of the pools, by name
+// (label pool).
+func New(pools map[string]*pgxpool.Pool) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -49,10 +52,40 @@ func New(pool *pgxpool.Pool) *Metrics {
 	}
 	m.reg.MustRegister(m.requests, m.duration, m.rowsIngested, m.chunkBytes, m.rowsExported, m.uploadsPurged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if pool != nil {
-		m.reg.MustRegister(newPoolCollector(pool))
+	if len(pools) > 0 {
+		m.reg.MustRegister(newPoolCollector(pools))
 	}
 	return m
+}
+
+// AddGates exposes the admission gates' figures: capacity, in use and refusals, by limit.
+func (m *Metrics) AddGates(gates ...*admission.Gate) {
+	if len(gates) > 0 {
+		m.reg.MustRegister(&gateCollector{gates: gates})
+	}
+}
+
+type gateCollector struct{ gates []*admission.Gate }
+
+var (
+	gateCapacity = prometheus.NewDesc("vehicle_data_limit_capacity", "Capacity of a concurrency limit (requests, or bytes for chunk-bytes-in-flight).", []string{"limit"}, nil)
+	gateInUse    = prometheus.NewDesc("vehicle_data_limit_in_use", "Units of a concurrency limit in use.", []string{"limit"}, nil)
+	gateRefused  = prometheus.NewDesc("vehicle_data_limit_refused_total", "Requests refused with a 503 at a concurrency limit.", []string{"limit"}, nil)
+)
+
+func (c *gateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- gateCapacity
+	ch <- gateInUse
+	ch <- gateRefused
+}
+
+func (c *gateCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, g := range c.gates {
+		st := g.Stats()
+		ch <- prometheus.MustNewConstMetric(gateCapacity, prometheus.GaugeValue, float64(st.Capacity), st.Name)
+		ch <- prometheus.MustNewConstMetric(gateInUse, prometheus.GaugeValue, float64(st.InUse), st.Name)
+		ch <- prometheus.MustNewConstMetric(gateRefused, prometheus.CounterValue, float64(st.Refused), st.Name)
+	}
 }
 
 // Handler serves the registry in the Prometheus text format.
@@ -88,17 +121,17 @@ func statusLabel(s int) string {
 
 // poolCollector exposes pgxpool's figures at scrape time.
 type poolCollector struct {
-	pool                                  *pgxpool.Pool
+	pools                                 map[string]*pgxpool.Pool
 	total, idle, acquired, max, acquires  *prometheus.Desc
 	waitCount, waitSeconds, emptyAcquires *prometheus.Desc
 }
 
-func newPoolCollector(pool *pgxpool.Pool) *poolCollector {
+func newPoolCollector(pools map[string]*pgxpool.Pool) *poolCollector {
 	d := func(name, help string) *prometheus.Desc {
-		return prometheus.NewDesc("vehicle_data_db_pool_"+name, help, nil, nil)
+		return prometheus.NewDesc("vehicle_data_db_pool_"+name, help, []string{"pool"}, nil)
 	}
 	return &poolCollector{
-		pool:          pool,
+		pools:         pools,
 		total:         d("connections", "Open connections."),
 		idle:          d("idle_connections", "Idle connections."),
 		acquired:      d("acquired_connections", "Connections in use."),
@@ -117,19 +150,23 @@ func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.pool.Stat()
-	g := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
-	k := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	for name, pool := range c.pools {
+		s := pool.Stat()
+		g := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, name)
+		}
+		k := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, name)
+		}
+		g(c.total, float64(s.TotalConns()))
+		g(c.idle, float64(s.IdleConns()))
+		g(c.acquired, float64(s.AcquiredConns()))
+		g(c.max, float64(s.MaxConns()))
+		k(c.acquires, float64(s.AcquireCount()))
+		k(c.waitCount, float64(s.EmptyAcquireCount()))
+		k(c.waitSeconds, s.AcquireDuration().Seconds())
+		k(c.emptyAcquires, float64(s.EmptyAcquireCount()))
 	}
-	g(c.total, float64(s.TotalConns()))
-	g(c.idle, float64(s.IdleConns()))
-	g(c.acquired, float64(s.AcquiredConns()))
-	g(c.max, float64(s.MaxConns()))
-	k(c.acquires, float64(s.AcquireCount()))
-	k(c.waitCount, float64(s.EmptyAcquireCount()))
-	k(c.waitSeconds, s.AcquireDuration().Seconds())
-	k(c.emptyAcquires, float64(s.EmptyAcquireCount()))
 }
 
 // UploadsPurged counts abandoned uploads removed by the purge job.

@@ -125,7 +125,7 @@ func TestCursorWalkMatchesOracle(t *testing.T) {
 	pool := testdb.New(t)
 	ctx := t.Context()
 	seedCursorRows(t, pool, 400, 1)
-	s := NewStore(pool)
+	s := NewStore(pool, StoreOptions{})
 	rng := rand.New(rand.NewPCG(3, 4))
 	fields := []string{"id", "vehicle_id", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -196,7 +196,7 @@ func TestCursorStableUnderInserts(t *testing.T) {
 	pool := testdb.New(t)
 	ctx := t.Context()
 	seedCursorRows(t, pool, 200, 2)
-	s := NewStore(pool)
+	s := NewStore(pool, StoreOptions{})
 	v := "v1"
 	for _, o := range []Order{{{Field: "timestamp"}}, {{Field: "speed", Desc: true}}, {{Field: "soc"}, {Field: "shift_state", Desc: true}}} {
 		f := Filter{VehicleID: &v}

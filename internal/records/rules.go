@@ -28,7 +28,7 @@ func CheckText(v string, maxLen int) error {
 	if v == "" {
 		return errors.New("is required")
 	}
-	if err := checkChars(v); err != nil {
+	if err := CheckChars(v); err != nil {
 		return err
 	}
 	if n := utf8.RuneCountInString(v); n > maxLen {
@@ -40,7 +40,7 @@ func CheckText(v string, maxLen int) error {
 // CheckShiftState is the rule of a present shift_state: at most MaxShiftStateLen characters
 // of valid UTF-8 without NUL.
 func CheckShiftState(v string) error {
-	if err := checkChars(v); err != nil {
+	if err := CheckChars(v); err != nil {
 		return err
 	}
 	if utf8.RuneCountInString(v) > MaxShiftStateLen {
@@ -49,7 +49,9 @@ func CheckShiftState(v string) error {
 	return nil
 }
 
-func checkChars(v string) error {
+// CheckChars is the rule of any text stored or compared in PostgreSQL, which holds neither
+// invalid UTF-8 nor NUL: a query parameter, a cell, a name.
+func CheckChars(v string) error {
 	switch {
 	case !utf8.ValidString(v):
 		return errors.New("is not valid UTF-8")

@@ -176,7 +176,7 @@ func TestSeriesMatchesBruteForce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := NewStore(pool)
+	s := NewStore(pool, StoreOptions{})
 	first, last := rows[0].ts, rows[len(rows)-1].ts
 	zones := []*time.Location{time.UTC, mustZone(t, "Europe/Berlin"), mustZone(t, "America/St_Johns"), mustZone(t, "Asia/Kathmandu")}
 	seen := map[time.Duration]bool{}

@@ -19,16 +19,54 @@ import (
 
 // Store reads and writes records.
 type Store struct {
-	pool *pgxpool.Pool
-	q    *db.Queries
+	pool   *pgxpool.Pool // short requests: lists, counts, retrieves, creates, vehicles, series
+	export *pgxpool.Pool // exports, streamed at the client's pace
+	wait   time.Duration // longest wait for a short request's connection
+	q      *db.Queries
 
 	codecMu sync.Mutex
 	codec   *CursorCodec // loaded from server_secrets on first use
 }
 
+// StoreOptions separate exports from short requests.
+type StoreOptions struct {
+	// ExportPool serves Stream and ExportCount; nil: pool. With its own pool a slow export
+	// client holds a connection short requests never needed.
+	ExportPool *pgxpool.Pool
+	// AcquireTimeout bounds a short request's wait for a connection of pool, past which
+	// it is a 503 (see database.Acquire); zero waits as long as the request's context.
+	AcquireTimeout time.Duration
+}
+
 // NewStore returns a Store over pool.
-func NewStore(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, q: db.New()}
+func NewStore(pool *pgxpool.Pool, opts StoreOptions) *Store {
+	s := &Store{pool: pool, export: opts.ExportPool, wait: opts.AcquireTimeout, q: db.New()}
+	if s.export == nil {
+		s.export = pool
+	}
+	return s
+}
+
+// acquire takes a connection for a short request (bounded wait; see StoreOptions).
+func (s *Store) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	return database.Acquire(ctx, s.pool, s.wait, "db-conns")
+}
+
+// readTx runs fn in a read-only repeatable-read transaction, so every query of a request
+// sees one snapshot; exports pass their own pool, short requests s.pool.
+func (s *Store) readTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	var conn *pgxpool.Conn
+	var err error
+	if pool == s.export && pool != s.pool {
+		conn, err = pool.Acquire(ctx) // the export gate keeps this pool from filling
+	} else {
+		conn, err = s.acquire(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	return pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
 }
 
 // ListResult is one page of a listing.
@@ -63,7 +101,7 @@ func (s *Store) List(ctx context.Context, f Filter, o Order, p Page, cursor stri
 		}
 		cur = &c
 	}
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err = s.readTx(ctx, s.pool, func(tx pgx.Tx) error {
 		vs, err := s.vehicleKeys(ctx, tx)
 		if err != nil {
 			return err
@@ -181,7 +219,12 @@ func (s *Store) cursors(ctx context.Context) (*CursorCodec, error) {
 	s.codecMu.Lock()
 	defer s.codecMu.Unlock()
 	if s.codec == nil {
-		key, err := s.q.GetServerSecret(ctx, s.pool, "cursor")
+		conn, err := s.acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Release()
+		key, err := s.q.GetServerSecret(ctx, conn, "cursor")
 		if err != nil {
 			return nil, fmt.Errorf("read the cursor key: %w", err)
 		}
@@ -265,8 +308,18 @@ func queryRecords(ctx context.Context, tx pgx.Tx, sql string, args []any, vs *ve
 
 // Count returns the number of records matching f (see count).
 func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
+	return s.countOn(ctx, s.pool, f)
+}
+
+// ExportCount is Count on the export's pool: an export that must know its size first (XLSX)
+// spends its own connection budget, not short requests'.
+func (s *Store) ExportCount(ctx context.Context, f Filter) (int64, error) {
+	return s.countOn(ctx, s.export, f)
+}
+
+func (s *Store) countOn(ctx context.Context, pool *pgxpool.Pool, f Filter) (int64, error) {
 	var n int64
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := s.readTx(ctx, pool, func(tx pgx.Tx) error {
 		vs, err := s.vehicleKeys(ctx, tx)
 		if err != nil {
 			return err
@@ -279,7 +332,12 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 
 // Get returns one record by id.
 func (s *Store) Get(ctx context.Context, id int64) (Record, error) {
-	row, err := s.q.GetVehicleData(ctx, s.pool, id)
+	conn, err := s.acquire(ctx)
+	if err != nil {
+		return Record{}, database.Unavailable(err)
+	}
+	defer conn.Release()
+	row, err := s.q.GetVehicleData(ctx, conn, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Record{}, apperr.NotFound("Not found.")
 	}
@@ -291,7 +349,12 @@ func (s *Store) Get(ctx context.Context, id int64) (Record, error) {
 
 // Create stores r (its ID is ignored) and returns it as stored.
 func (s *Store) Create(ctx context.Context, r Record) (Record, error) {
-	row, err := s.q.CreateVehicleData(ctx, s.pool, db.CreateVehicleDataParams{
+	conn, err := s.acquire(ctx)
+	if err != nil {
+		return Record{}, database.Unavailable(err)
+	}
+	defer conn.Release()
+	row, err := s.q.CreateVehicleData(ctx, conn, db.CreateVehicleDataParams{
 		VehicleID:  r.VehicleID,
 		Timestamp:  r.Timestamp,
 		Speed:      r.Speed,
@@ -320,7 +383,12 @@ type Vehicle struct {
 
 // Vehicles returns every vehicle's figures, sorted by id, without scanning records.
 func (s *Store) Vehicles(ctx context.Context) ([]Vehicle, error) {
-	rows, err := s.q.ListVehicles(ctx, s.pool)
+	conn, err := s.acquire(ctx)
+	if err != nil {
+		return nil, database.Unavailable(err)
+	}
+	defer conn.Release()
+	rows, err := s.q.ListVehicles(ctx, conn)
 	if err != nil {
 		return nil, database.Unavailable(fmt.Errorf("list vehicles: %w", err))
 	}
@@ -338,7 +406,7 @@ func (s *Store) Stream(ctx context.Context, f Filter, o Order, fn func(*Record) 
 }
 
 func (s *Store) stream(ctx context.Context, f Filter, o Order, fn func(*Record) error) error {
-	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	return s.readTx(ctx, s.export, func(tx pgx.Tx) error {
 		vs, err := s.vehicleKeys(ctx, tx)
 		if err != nil {
 			return err

@@ -24,7 +24,7 @@ func TestCountMatchesPlainCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewStore(pool)
+	s := NewStore(pool, StoreOptions{})
 	rng := rand.New(rand.NewPCG(1, 2))
 	span := int64(16 * time.Hour)
 	at := func() *time.Time {
