@@ -36,7 +36,7 @@ func startServer(t *testing.T) (string, *atomic.Int64) {
 	pool := testdb.New(t)
 	h := server.New(server.Options{
 		Config:  config.Default(),
-		Records: records.NewStore(pool),
+		Records: records.NewStore(pool, records.StoreOptions{}),
 		Ingest:  ingest.New(pool, ingest.Options{}),
 	})
 	var chunks atomic.Int64

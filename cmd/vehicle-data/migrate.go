@@ -19,11 +19,12 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
-	pool, closeDB, err := openDatabase(ctx, cfg, logger)
+	pools, closeDB, err := openDatabase(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
+	pool := pools.Ingest // migrations may run long: the pool without a statement timeout
 	switch action {
 	case "up":
 		err = database.MigrateUp(ctx, pool)

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/vehicle-data/vehicle-data/gen/ui"
 	"github.com/vehicle-data/vehicle-data/internal/config"
 	"github.com/vehicle-data/vehicle-data/internal/dashboard"
@@ -31,8 +29,8 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 // openDatabase connects to cfg.DatabaseURL, or starts the embedded PostgreSQL when none is
-// configured. The returned stop function closes the pool and stops what was started.
-func openDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger) (*pgxpool.Pool, func(), error) {
+// configured. The returned stop function closes the pools and stops what was started.
+func openDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger) (*database.Pools, func(), error) {
 	url := cfg.DatabaseURL
 	stopEmbedded := func() {}
 	if url == "" {
@@ -51,12 +49,20 @@ func openDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 			}
 		}
 	}
-	pool, err := database.Open(ctx, url)
+	l := cfg.Limits
+	pools, err := database.OpenPools(ctx, url, database.PoolSizes{
+		Interactive: l.DBConns,
+		Export:      l.MaxExports,
+		// Two connections per finalize, and one for the purge and the migrations.
+		Ingest:           2*l.MaxFinalizes + 1,
+		StatementTimeout: l.StatementTimeout,
+		LockTimeout:      l.LockTimeout,
+	})
 	if err != nil {
 		stopEmbedded()
 		return nil, nil, err
 	}
-	return pool, func() { pool.Close(); stopEmbedded() }, nil
+	return pools, func() { pools.Close(); stopEmbedded() }, nil
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -66,13 +72,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
 
-	pool, closeDB, err := openDatabase(ctx, cfg, logger)
+	pools, closeDB, err := openDatabase(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
 	if cfg.Migrate {
-		if err := database.MigrateUp(ctx, pool); err != nil {
+		if err := database.MigrateUp(ctx, pools.Ingest); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 	}
@@ -81,14 +87,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
-	m := metrics.New(pool)
-	ing := ingest.New(pool, ingest.Options{MaxChunkBytes: cfg.MaxChunkBytes, Logger: logger, Metrics: m})
+	m := metrics.New(pools.All())
+	ing := ingest.New(pools.Interactive, ingest.Options{
+		MaxChunkBytes: cfg.MaxChunkBytes, Logger: logger, Metrics: m,
+		FinalizePool: pools.Ingest, AcquireTimeout: cfg.Limits.AcquireTimeout,
+	})
 	handler := server.New(server.Options{
-		Config:  cfg,
-		Logger:  logger,
-		Records: records.NewStore(pool),
+		Config: cfg,
+		Logger: logger,
+		Records: records.NewStore(pools.Interactive, records.StoreOptions{
+			ExportPool: pools.Export, AcquireTimeout: cfg.Limits.AcquireTimeout,
+		}),
 		Ingest:  ing,
-		Ready:   func(ctx context.Context) error { return database.CheckReady(ctx, pool) },
+		Ready:   database.NewReadiness(pools.Probe).Check,
 		Metrics: m,
 		Docs:    docs.Handler(),
 		UI:      dash,

@@ -533,6 +533,9 @@ type TooLarge = Problem
 // Unauthorized An error. `detail` is always set; `errors` names each bad field or parameter.
 type Unauthorized = Problem
 
+// Unavailable An error. `detail` is always set; `errors` names each bad field or parameter.
+type Unavailable = Problem
+
 // UnsupportedMediaType An error. `detail` is always set; `errors` names each bad field or parameter.
 type UnsupportedMediaType = Problem
 
@@ -1025,6 +1028,15 @@ type UnauthorizedJSONResponse struct {
 	Headers UnauthorizedResponseHeaders
 }
 
+type UnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type UnavailableJSONResponse struct {
+	Body Problem
+
+	Headers UnavailableResponseHeaders
+}
+
 type UnsupportedMediaTypeJSONResponse Problem
 
 type ListVehicleDataRequestObject struct {
@@ -1090,6 +1102,23 @@ func (response ListVehicleData404JSONResponse) VisitListVehicleDataResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListVehicleData503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListVehicleData503JSONResponse) VisitListVehicleDataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1198,6 +1227,23 @@ func (response CreateVehicleData415JSONResponse) VisitCreateVehicleDataResponse(
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateVehicleData503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CreateVehicleData503JSONResponse) VisitCreateVehicleDataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1374,6 +1420,23 @@ func (response ExportVehicleData413JSONResponse) VisitExportVehicleDataResponse(
 	return err
 }
 
+type ExportVehicleData503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ExportVehicleData503JSONResponse) VisitExportVehicleDataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type FinalizeUploadRequestObject struct {
 	Body *FinalizeUploadJSONRequestBody
 }
@@ -1499,6 +1562,23 @@ func (response FinalizeUpload422JSONResponse) VisitFinalizeUploadResponse(w http
 	return err
 }
 
+type FinalizeUpload503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response FinalizeUpload503JSONResponse) VisitFinalizeUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UploadChunkRequestObject struct {
 	Body *multipart.Reader
 }
@@ -1596,6 +1676,23 @@ func (response UploadChunk415JSONResponse) VisitUploadChunkResponse(w http.Respo
 	return err
 }
 
+type UploadChunk503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UploadChunk503JSONResponse) VisitUploadChunkResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetUploadStatusRequestObject struct {
 	Params GetUploadStatusParams
 }
@@ -1659,6 +1756,23 @@ func (response GetUploadStatus404JSONResponse) VisitGetUploadStatusResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUploadStatus503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetUploadStatus503JSONResponse) VisitGetUploadStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1730,6 +1844,23 @@ func (response GetVehicleData404JSONResponse) VisitGetVehicleDataResponse(w http
 	return err
 }
 
+type GetVehicleData503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetVehicleData503JSONResponse) VisitGetVehicleDataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListVehiclesRequestObject struct {
 }
 
@@ -1764,6 +1895,23 @@ func (response ListVehicles401JSONResponse) VisitListVehiclesResponse(w http.Res
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListVehicles503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListVehicles503JSONResponse) VisitListVehiclesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1832,6 +1980,23 @@ func (response GetVehicleSeries404JSONResponse) VisitGetVehicleSeriesResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVehicleSeries503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetVehicleSeries503JSONResponse) VisitGetVehicleSeriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }

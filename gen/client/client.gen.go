@@ -533,6 +533,9 @@ type TooLarge = Problem
 // Unauthorized An error. `detail` is always set; `errors` names each bad field or parameter.
 type Unauthorized = Problem
 
+// Unavailable An error. `detail` is always set; `errors` names each bad field or parameter.
+type Unavailable = Problem
+
 // UnsupportedMediaType An error. `detail` is always set; `errors` names each bad field or parameter.
 type UnsupportedMediaType = Problem
 
@@ -2005,6 +2008,11 @@ type ListVehicleDataResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListVehicleDataResponse503Headers the declared response headers of an HTTP 503 response for ListVehicleData
+type ListVehicleDataResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListVehicleDataResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2016,8 +2024,12 @@ type ListVehicleDataResponse struct {
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *InvalidPage
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListVehicleDataResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListVehicleDataResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2038,6 +2050,11 @@ func (r ListVehicleDataResponse) GetJSON401() *Unauthorized {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListVehicleDataResponse) GetJSON404() *InvalidPage {
 	return r.JSON404
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListVehicleDataResponse) GetJSON503() *Unavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2079,6 +2096,11 @@ type CreateVehicleDataResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// CreateVehicleDataResponse503Headers the declared response headers of an HTTP 503 response for CreateVehicleData
+type CreateVehicleDataResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateVehicleDataResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2094,10 +2116,14 @@ type CreateVehicleDataResponse struct {
 	JSON413 *TooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *CreateVehicleDataResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateVehicleDataResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateVehicleDataResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -2128,6 +2154,11 @@ func (r CreateVehicleDataResponse) GetJSON413() *TooLarge {
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
 func (r CreateVehicleDataResponse) GetJSON415() *UnsupportedMediaType {
 	return r.JSON415
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateVehicleDataResponse) GetJSON503() *Unavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2169,6 +2200,11 @@ type ExportVehicleDataResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ExportVehicleDataResponse503Headers the declared response headers of an HTTP 503 response for ExportVehicleData
+type ExportVehicleDataResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ExportVehicleDataResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2180,10 +2216,14 @@ type ExportVehicleDataResponse struct {
 	JSON401 *Unauthorized
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *TooLarge
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *ExportVehicleDataResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ExportVehicleDataResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ExportVehicleDataResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2204,6 +2244,11 @@ func (r ExportVehicleDataResponse) GetJSON401() *Unauthorized {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r ExportVehicleDataResponse) GetJSON413() *TooLarge {
 	return r.JSON413
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ExportVehicleDataResponse) GetJSON503() *Unavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2240,6 +2285,11 @@ type FinalizeUploadResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// FinalizeUploadResponse503Headers the declared response headers of an HTTP 503 response for FinalizeUpload
+type FinalizeUploadResponse503Headers struct {
+	RetryAfter *int
+}
+
 type FinalizeUploadResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2259,8 +2309,12 @@ type FinalizeUploadResponse struct {
 	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *RowsInvalid
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *FinalizeUploadResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *FinalizeUploadResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2303,6 +2357,11 @@ func (r FinalizeUploadResponse) GetJSON422() *RowsInvalid {
 	return r.JSON422
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r FinalizeUploadResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r FinalizeUploadResponse) GetBody() []byte {
 	return r.Body
@@ -2337,6 +2396,11 @@ type UploadChunkResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// UploadChunkResponse503Headers the declared response headers of an HTTP 503 response for UploadChunk
+type UploadChunkResponse503Headers struct {
+	RetryAfter *int
+}
+
 type UploadChunkResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2352,8 +2416,12 @@ type UploadChunkResponse struct {
 	JSON413 *TooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UploadChunkResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UploadChunkResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2384,6 +2452,11 @@ func (r UploadChunkResponse) GetJSON413() *TooLarge {
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
 func (r UploadChunkResponse) GetJSON415() *UnsupportedMediaType {
 	return r.JSON415
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UploadChunkResponse) GetJSON503() *Unavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2420,6 +2493,11 @@ type GetUploadStatusResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetUploadStatusResponse503Headers the declared response headers of an HTTP 503 response for GetUploadStatus
+type GetUploadStatusResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetUploadStatusResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2431,8 +2509,12 @@ type GetUploadStatusResponse struct {
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetUploadStatusResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetUploadStatusResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2453,6 +2535,11 @@ func (r GetUploadStatusResponse) GetJSON401() *Unauthorized {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetUploadStatusResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetUploadStatusResponse) GetJSON503() *Unavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2489,6 +2576,11 @@ type GetVehicleDataResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetVehicleDataResponse503Headers the declared response headers of an HTTP 503 response for GetVehicleData
+type GetVehicleDataResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetVehicleDataResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2500,8 +2592,12 @@ type GetVehicleDataResponse struct {
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetVehicleDataResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetVehicleDataResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2522,6 +2618,11 @@ func (r GetVehicleDataResponse) GetJSON401() *Unauthorized {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetVehicleDataResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetVehicleDataResponse) GetJSON503() *Unavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2558,6 +2659,11 @@ type ListVehiclesResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListVehiclesResponse503Headers the declared response headers of an HTTP 503 response for ListVehicles
+type ListVehiclesResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListVehiclesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2565,8 +2671,12 @@ type ListVehiclesResponse struct {
 	JSON200 *VehicleList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListVehiclesResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListVehiclesResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2577,6 +2687,11 @@ func (r ListVehiclesResponse) GetJSON200() *VehicleList {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r ListVehiclesResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListVehiclesResponse) GetJSON503() *Unavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2613,6 +2728,11 @@ type GetVehicleSeriesResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetVehicleSeriesResponse503Headers the declared response headers of an HTTP 503 response for GetVehicleSeries
+type GetVehicleSeriesResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetVehicleSeriesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2624,8 +2744,12 @@ type GetVehicleSeriesResponse struct {
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetVehicleSeriesResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetVehicleSeriesResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2646,6 +2770,11 @@ func (r GetVehicleSeriesResponse) GetJSON401() *Unauthorized {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetVehicleSeriesResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetVehicleSeriesResponse) GetJSON503() *Unavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3053,6 +3182,13 @@ func ParseListVehicleDataResponse(rsp *http.Response) (*ListVehicleDataResponse,
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -3066,6 +3202,16 @@ func ParseListVehicleDataResponse(rsp *http.Response) (*ListVehicleDataResponse,
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListVehicleDataResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -3127,6 +3273,13 @@ func ParseCreateVehicleDataResponse(rsp *http.Response) (*CreateVehicleDataRespo
 		}
 		response.JSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -3150,6 +3303,16 @@ func ParseCreateVehicleDataResponse(rsp *http.Response) (*CreateVehicleDataRespo
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateVehicleDataResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -3197,6 +3360,13 @@ func ParseExportVehicleDataResponse(rsp *http.Response) (*ExportVehicleDataRespo
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	case rsp.StatusCode == 200:
 		// Content-type (text/csv) unsupported
 
@@ -3223,6 +3393,16 @@ func ParseExportVehicleDataResponse(rsp *http.Response) (*ExportVehicleDataRespo
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ExportVehicleDataResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -3298,6 +3478,13 @@ func ParseFinalizeUploadResponse(rsp *http.Response) (*FinalizeUploadResponse, e
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -3311,6 +3498,16 @@ func ParseFinalizeUploadResponse(rsp *http.Response) (*FinalizeUploadResponse, e
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers FinalizeUploadResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -3372,6 +3569,13 @@ func ParseUploadChunkResponse(rsp *http.Response) (*UploadChunkResponse, error) 
 		}
 		response.JSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -3385,6 +3589,16 @@ func ParseUploadChunkResponse(rsp *http.Response) (*UploadChunkResponse, error) 
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers UploadChunkResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -3432,6 +3646,13 @@ func ParseGetUploadStatusResponse(rsp *http.Response) (*GetUploadStatusResponse,
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -3445,6 +3666,16 @@ func ParseGetUploadStatusResponse(rsp *http.Response) (*GetUploadStatusResponse,
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetUploadStatusResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -3492,6 +3723,13 @@ func ParseGetVehicleDataResponse(rsp *http.Response) (*GetVehicleDataResponse, e
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -3505,6 +3743,16 @@ func ParseGetVehicleDataResponse(rsp *http.Response) (*GetVehicleDataResponse, e
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetVehicleDataResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -3538,6 +3786,13 @@ func ParseListVehiclesResponse(rsp *http.Response) (*ListVehiclesResponse, error
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -3551,6 +3806,16 @@ func ParseListVehiclesResponse(rsp *http.Response) (*ListVehiclesResponse, error
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListVehiclesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -3598,6 +3863,13 @@ func ParseGetVehicleSeriesResponse(rsp *http.Response) (*GetVehicleSeriesRespons
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -3611,6 +3883,16 @@ func ParseGetVehicleSeriesResponse(rsp *http.Response) (*GetVehicleSeriesRespons
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetVehicleSeriesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

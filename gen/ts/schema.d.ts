@@ -784,6 +784,33 @@ export interface components {
                 "application/json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description The server cannot take the request now; retry after `Retry-After` seconds. Either the
+         *     database is unreachable, or the server is at a configured limit, which `detail` names
+         *     by its setting: concurrent exports (`max-exports`), XLSX workbooks (`max-xlsx-exports`),
+         *     finalizes (`max-finalizes`), bytes of chunks in flight (`chunk-bytes-in-flight`), the
+         *     database connections for short requests (`db-conns`, after waiting `acquire-timeout`),
+         *     a query past `statement-timeout`, or rows a finalize is writing past `lock-timeout`.
+         *     Long kinds refuse at once instead of queueing, so short requests never wait behind them.
+         */
+        Unavailable: {
+            headers: {
+                /**
+                 * @description Seconds to wait before retrying.
+                 * @example 5
+                 */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "the server is at its limit of 4 concurrent exports (max-exports) at once; retry after 5 seconds"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The body is not of the required media type. */
         UnsupportedMediaType: {
             headers: {
@@ -889,6 +916,7 @@ export type ResponseNotFound = components['responses']['NotFound'];
 export type ResponseInvalidPage = components['responses']['InvalidPage'];
 export type ResponseConflict = components['responses']['Conflict'];
 export type ResponseTooLarge = components['responses']['TooLarge'];
+export type ResponseUnavailable = components['responses']['Unavailable'];
 export type ResponseUnsupportedMediaType = components['responses']['UnsupportedMediaType'];
 export type ParameterVehicleIdFilter = components['parameters']['VehicleIdFilter'];
 export type ParameterInitialTimestamp = components['parameters']['InitialTimestamp'];
@@ -997,6 +1025,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["InvalidPage"];
+            503: components["responses"]["Unavailable"];
         };
     };
     createVehicleData: {
@@ -1054,6 +1083,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getVehicleData: {
@@ -1095,6 +1125,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
         };
     };
     exportVehicleData: {
@@ -1183,6 +1214,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["TooLarge"];
+            503: components["responses"]["Unavailable"];
         };
     };
     uploadChunk: {
@@ -1222,6 +1254,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getUploadStatus: {
@@ -1271,6 +1304,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
         };
     };
     finalizeUpload: {
@@ -1370,6 +1404,7 @@ export interface operations {
                     "application/json": components["schemas"]["RowsInvalid"];
                 };
             };
+            503: components["responses"]["Unavailable"];
         };
     };
     listVehicles: {
@@ -1403,6 +1438,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getVehicleSeries: {
@@ -1503,6 +1539,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getHealth: {

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -46,6 +48,9 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		if status == http.StatusUnauthorized {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="vehicle-data"`)
 		}
+		if status == http.StatusServiceUnavailable {
+			c.Response().Header().Set("Retry-After", retryAfter(err))
+		}
 		if c.Request().Method == http.MethodHead {
 			err = c.NoContent(status)
 		} else {
@@ -55,6 +60,19 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			logger.WarnContext(ctx, "writing the error response failed", "err", err)
 		}
 	}
+}
+
+// defaultRetryAfter is the Retry-After of a 503 that names no time of its own (the database
+// unreachable): soon enough to notice its return, slow enough not to hammer it.
+const defaultRetryAfter = 2 * time.Second
+
+// retryAfter is a 503's Retry-After in whole seconds, at least 1.
+func retryAfter(err error) string {
+	d := defaultRetryAfter
+	if e, ok := apperr.As(err); ok && e.RetryAfter > 0 {
+		d = e.RetryAfter
+	}
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
 }
 
 // paramErr matches the generated wrappers' binding errors, which name the parameter.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/vehicle-data/vehicle-data/gen/api"
@@ -12,10 +14,6 @@ import (
 	"github.com/vehicle-data/vehicle-data/internal/export"
 	"github.com/vehicle-data/vehicle-data/internal/records"
 )
-
-// exportWriteWindow is how long the client may take to accept the next batch of an export;
-// the deadline moves forward as rows go out, instead of one long global write timeout.
-const exportWriteWindow = time.Minute
 
 // ExportVehicleData implements GET /api/v1/vehicle_data/export/. Every parameter is checked
 // here, before any byte of the file is written.
@@ -35,7 +33,7 @@ func (h *Handlers) ExportVehicleData(ctx context.Context, req api.ExportVehicleD
 		return nil, invalidParams(errs)
 	}
 	if format == export.XLSX {
-		n, err := h.records.Count(ctx, f)
+		n, err := h.records.ExportCount(ctx, f)
 		if err != nil {
 			return nil, err
 		}
@@ -63,12 +61,12 @@ type exportResponse struct {
 }
 
 func (r *exportResponse) VisitExportVehicleDataResponse(w http.ResponseWriter) error {
-	lw := &lazyHeaderWriter{w: w, header: func(h http.Header) {
+	sw := &stallWriter{w: w, rc: http.NewResponseController(w), stall: r.h.exportStall}
+	lw := &lazyHeaderWriter{w: sw, rw: w, header: func(h http.Header) {
 		h.Set("Content-Type", r.format.ContentType())
 		h.Set("Content-Disposition", export.ContentDisposition(r.vehicleID, r.format))
 		h.Set("X-Content-Type-Options", "nosniff")
 	}}
-	rc := http.NewResponseController(w)
 	var enc export.Encoder
 	if r.format == export.XLSX {
 		enc = export.NewXLSX(lw, r.h.xlsxOptions())
@@ -83,17 +81,12 @@ func (r *exportResponse) VisitExportVehicleDataResponse(w http.ResponseWriter) e
 	var rows int64
 	err := enc.Begin()
 	if err == nil {
-		_ = rc.SetWriteDeadline(time.Now().Add(exportWriteWindow))
 		err = r.h.records.Stream(r.ctx, r.filter, r.order, func(rec *records.Record) error {
 			rows++
-			if rows%8192 == 0 {
-				_ = rc.SetWriteDeadline(time.Now().Add(exportWriteWindow))
-			}
 			return enc.Write(rec)
 		})
 	}
 	if err == nil {
-		_ = rc.SetWriteDeadline(time.Now().Add(exportWriteWindow))
 		err = enc.End()
 	}
 	r.h.metrics.RowsExported(string(r.format), rows)
@@ -110,9 +103,12 @@ func (r *exportResponse) VisitExportVehicleDataResponse(w http.ResponseWriter) e
 	}
 	// The status line is gone: a clean end would pass a truncated file off as complete,
 	// so abort the connection instead.
-	if errors.Is(r.ctx.Err(), context.Canceled) {
+	switch {
+	case errors.Is(r.ctx.Err(), context.Canceled):
 		r.h.logger.InfoContext(r.ctx, "export canceled by the client", "format", r.format, "rows", rows)
-	} else {
+	case sw.stalled():
+		r.h.logger.WarnContext(r.ctx, "export dropped: the client accepted nothing for the stall timeout", "format", r.format, "rows", rows, "stall_timeout", r.h.exportStall.String())
+	default:
 		r.h.logger.ErrorContext(r.ctx, "export failed after the response started; aborting the connection", "format", r.format, "rows", rows, "err", err)
 	}
 	panic(http.ErrAbortHandler)
@@ -121,7 +117,8 @@ func (r *exportResponse) VisitExportVehicleDataResponse(w http.ResponseWriter) e
 // lazyHeaderWriter sends the status and headers with the first byte, so a failure
 // before any data can still become a proper error response.
 type lazyHeaderWriter struct {
-	w       http.ResponseWriter
+	w       io.Writer // the body, through the stall guard
+	rw      http.ResponseWriter
 	header  func(http.Header)
 	started bool
 }
@@ -129,8 +126,8 @@ type lazyHeaderWriter struct {
 func (l *lazyHeaderWriter) start() {
 	if !l.started {
 		l.started = true
-		l.header(l.w.Header())
-		l.w.WriteHeader(http.StatusOK)
+		l.header(l.rw.Header())
+		l.rw.WriteHeader(http.StatusOK)
 	}
 }
 
@@ -142,3 +139,29 @@ func (l *lazyHeaderWriter) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// stallWriter drops a download that makes no progress: each write may block at most the
+// stall timeout, the deadline moving on as bytes go out (checked every stall/4, not on
+// every small write); zero: no limit. A client that stops reading then frees its export slot and database
+// connection within the timeout instead of holding them until the server's write timeout.
+type stallWriter struct {
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	stall  time.Duration
+	last   time.Time // when the deadline was last moved
+	failed bool      // a write hit the deadline
+}
+
+func (s *stallWriter) Write(p []byte) (int, error) {
+	if now := time.Now(); s.stall > 0 && now.Sub(s.last) > s.stall/4 {
+		s.last = now
+		_ = s.rc.SetWriteDeadline(now.Add(s.stall))
+	}
+	n, err := s.w.Write(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		s.failed = true
+	}
+	return n, err
+}
+
+func (s *stallWriter) stalled() bool { return s.failed }

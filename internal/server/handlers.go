@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vehicle-data/vehicle-data/gen/api"
 	"github.com/vehicle-data/vehicle-data/internal/apperr"
@@ -23,6 +24,7 @@ type Handlers struct {
 	ready        func(context.Context) error
 	logger       *slog.Logger
 	xlsxRowLimit int64
+	exportStall  time.Duration
 	metrics      *metrics.Metrics
 }
 

@@ -53,7 +53,7 @@ func newEnvOn(t *testing.T, pool *pgxpool.Pool, mutate ...func(*config.Config)) 
 	h := server.New(server.Options{
 		Config:  cfg,
 		Logger:  logger,
-		Records: records.NewStore(pool),
+		Records: records.NewStore(pool, records.StoreOptions{}),
 		Ingest:  ingest.New(pool, ingest.Options{MaxChunkBytes: cfg.MaxChunkBytes}),
 		Ready:   func(ctx context.Context) error { return database.CheckReady(ctx, pool) },
 	})

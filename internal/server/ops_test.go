@@ -11,9 +11,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/vehicle-data/vehicle-data/internal/config"
 	"github.com/vehicle-data/vehicle-data/internal/docs"
 	"github.com/vehicle-data/vehicle-data/internal/ingest"
+
 	"github.com/vehicle-data/vehicle-data/internal/metrics"
 	"github.com/vehicle-data/vehicle-data/internal/records"
 	"github.com/vehicle-data/vehicle-data/internal/server"
@@ -47,10 +49,10 @@ func opsServer(t *testing.T, mutate func(*config.Config)) (*httptest.Server, *sy
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(server.LogHandler{Handler: slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})})
-	m := metrics.New(pool)
+	m := metrics.New(map[string]*pgxpool.Pool{"interactive": pool})
 	h := server.New(server.Options{
 		Config: cfg, Logger: logger, Metrics: m, Docs: docs.Handler(),
-		Records: records.NewStore(pool),
+		Records: records.NewStore(pool, records.StoreOptions{}),
 		Ingest:  ingest.New(pool, ingest.Options{MaxChunkBytes: cfg.MaxChunkBytes, Metrics: m}),
 	})
 	ts := httptest.NewServer(h)

@@ -59,8 +59,11 @@ func New(o Options) *echo.Echo {
 		ready:        o.Ready,
 		logger:       o.Logger,
 		xlsxRowLimit: o.Config.XLSXRowLimit,
+		exportStall:  o.Config.Limits.ExportStall,
 		metrics:      o.Metrics,
 	}
+	g := newGates(o.Config.Limits)
+	o.Metrics.AddGates(g.all()...)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -92,12 +95,15 @@ func New(o Options) *echo.Echo {
 	} else {
 		o.Logger.Warn("no API tokens configured: every endpoint, writes included, is open to anyone who can reach the server")
 	}
+	e.Use(checkParams)
 
 	api.RegisterHandlersWithOptions(e, api.NewStrictHandler(h, nil), api.RegisterHandlersOptions{
 		// Route-level middleware, by operationId.
 		OperationMiddlewares: map[string][]echo.MiddlewareFunc{
 			"createVehicleData": {jsonOnly},
-			"finalizeUpload":    {jsonOnly, noWriteDeadline},
+			"finalizeUpload":    {jsonOnly, admit(g.finalizes), noWriteDeadline},
+			"exportVehicleData": {admit(g.exports), admitXLSX(g.xlsx)},
+			"uploadChunk":       {admitChunk(g.chunkBytes, o.Ingest.MaxChunkBytes()+multipartOverhead)},
 		},
 	})
 	e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
@@ -180,7 +186,7 @@ func accessLog(logger *slog.Logger, m *metrics.Metrics) echo.MiddlewareFunc {
 				route = "unmatched"
 			}
 			status := c.Response().Status
-			m.ObserveRequest(route, c.Request().Method, status, d)
+			m.ObserveRequest(route, methodLabel(c.Request().Method), status, d)
 			logger.InfoContext(c.Request().Context(), "request",
 				"method", c.Request().Method, "path", c.Request().URL.Path, "route", route,
 				"status", status, "bytes", c.Response().Size, "duration_ms", float64(d.Microseconds())/1000,

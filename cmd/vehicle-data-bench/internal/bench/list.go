@@ -75,7 +75,7 @@ func RunList(ctx context.Context, opts ListOptions, w io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	store := records.NewStore(pool)
+	store := records.NewStore(pool, records.StoreOptions{})
 
 	listMix := listMix(vehicles)
 	seriesMix := seriesMix(vehicles)
