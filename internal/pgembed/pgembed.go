@@ -249,7 +249,7 @@ func (s *Server) urlFor(database string) string {
 func prepareDataDir(dir string, acct *account) error {
 	// Parents we create must stay searchable by the server's user; the data directory itself
 	// is private.
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+	if err := mkdirParents(filepath.Dir(dir)); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -266,6 +266,24 @@ func prepareDataDir(dir string, acct *account) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	return nil
+}
+
+// mkdirParents creates dir and its missing parents with mode 0755 whatever the umask, so the
+// server's OS user can pass through them. Folders that exist already are left as they are.
+func mkdirParents(dir string) error {
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := mkdirParents(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // made meanwhile by someone else: theirs
+		}
+		return err
+	}
+	return os.Chmod(dir, 0o755)
 }
 
 // chooseSocketDir puts the socket in the data directory, private to the server's user, unless
