@@ -201,7 +201,7 @@ func (s *Server) stop(ctx context.Context) error {
 			}
 		}
 	}
-	if err == nil {
+	if err == nil && s.cmd != nil { // a start that failed before launching stopped nothing
 		s.log.Info("PostgreSQL stopped", "data_dir", s.dataDir)
 	}
 	return err
