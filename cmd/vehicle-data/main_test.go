@@ -247,3 +247,26 @@ func TestServeMigratesAndShutsDownGracefully(t *testing.T) {
 		t.Errorf("no shutdown log line:\n%s", logs.String())
 	}
 }
+
+// An unreachable --data-dir is refused with a message naming the folder and the way out; only
+// the default data folder moves by itself.
+func TestServeRefusesUnreachableDataDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root runs the embedded PostgreSQL as another OS user, who may be unable to reach a folder")
+	}
+	home := t.TempDir()
+	if err := os.Chmod(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(home, "pg")
+	err := run(t.Context(), []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir}, noenv, io.Discard, io.Discard)
+	if err == nil {
+		t.Fatal("serve with an unreachable --data-dir: no error")
+	}
+	for _, want := range []string{dir, "cannot enter " + home, "(--data-dir or DATA_DIR)", "unset both"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q, want it to contain %q", err, want)
+		}
+	}
+	t.Log(err)
+}

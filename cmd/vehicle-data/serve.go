@@ -36,7 +36,14 @@ func openDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 	if url == "" {
 		logger.Info("DATABASE_URL is not set: starting the embedded PostgreSQL", "data_dir", cfg.DataDir)
 		// The embedded server must outlive request contexts, and stop only when we do.
-		pg, err := pgembed.Start(context.WithoutCancel(ctx), pgembed.Options{DataDir: cfg.DataDir, Logger: logger})
+		pg, err := pgembed.Start(context.WithoutCancel(ctx), pgembed.Options{
+			DataDir: cfg.DataDir, FallbackRoot: cfg.DataDirFallback, Logger: logger})
+		// A folder the operator named is refused, never replaced: say how to get out.
+		if ue := (*pgembed.UnreachableError)(nil); errors.As(err, &ue) && cfg.DataDirFallback == "" {
+			root := config.Default().DataDirFallback
+			return nil, nil, fmt.Errorf("embedded PostgreSQL: %w, such as %s/postgres (--data-dir or DATA_DIR), "+
+				"or unset both: only the default data folder moves by itself (to %s/<hash>/postgres)", err, root, root)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("embedded PostgreSQL: %w", err)
 		}

@@ -18,6 +18,7 @@ type Config struct {
 	Addr            string
 	DatabaseURL     string // empty: start the embedded PostgreSQL
 	DataDir         string // embedded PostgreSQL's data folder
+	DataDirFallback string // where the default DataDir moves when the server's OS user cannot reach it; empty once DataDir is set
 	Migrate         bool   // migrate on start
 	MaxChunkBytes   int64
 	UploadMaxAge    time.Duration
@@ -59,6 +60,7 @@ func Default() Config {
 	return Config{
 		Addr:            ":8080",
 		DataDir:         ".data/postgres",
+		DataDirFallback: "/var/lib/vehicle-data",
 		Migrate:         true,
 		MaxChunkBytes:   16 << 20,
 		UploadMaxAge:    24 * time.Hour,
@@ -157,7 +159,9 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (env ADDR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL; empty starts an embedded PostgreSQL (env DATABASE_URL)")
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data folder of the embedded PostgreSQL (env DATA_DIR)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data folder of the embedded PostgreSQL (env DATA_DIR); "+
+		"run as root, a folder the postgres user cannot reach is refused when set, while the unset default "+
+		"moves to "+c.DataDirFallback+"/<hash of its path>/postgres")
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply pending migrations on start (env MIGRATE)")
 	fs.Func("max-chunk-bytes", "largest upload chunk, e.g. 16MiB (env MAX_CHUNK_BYTES)", setInt(&c.MaxChunkBytes))
 	fs.DurationVar(&c.UploadMaxAge, "upload-max-age", c.UploadMaxAge, "remove uploads not finalized after this long (env UPLOAD_MAX_AGE)")
@@ -183,6 +187,15 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	// A folder the operator named is theirs to fix; only the default may move.
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "data-dir" {
+			c.DataDirFallback = ""
+		}
+	})
+	if getenv("DATA_DIR") != "" {
+		c.DataDirFallback = ""
 	}
 
 	c.APITokens = splitList(tokens)

@@ -43,6 +43,21 @@ func TestLoad(t *testing.T) {
 					t.Errorf("tokens: %q", c.APITokens)
 				}
 			}},
+		{name: "default data dir may move", check: func(t *testing.T, c Config) {
+			if c.DataDir != ".data/postgres" || c.DataDirFallback != "/var/lib/vehicle-data" {
+				t.Errorf("DataDir %q, DataDirFallback %q; want the default and /var/lib/vehicle-data", c.DataDir, c.DataDirFallback)
+			}
+		}},
+		{name: "data dir flag is not moved", args: []string{"--data-dir", ".data/postgres"}, check: func(t *testing.T, c Config) {
+			if c.DataDirFallback != "" {
+				t.Errorf("DataDirFallback = %q with --data-dir, want empty", c.DataDirFallback)
+			}
+		}},
+		{name: "DATA_DIR is not moved", env: map[string]string{"DATA_DIR": "/srv/pg"}, check: func(t *testing.T, c Config) {
+			if c.DataDir != "/srv/pg" || c.DataDirFallback != "" {
+				t.Errorf("DataDir %q, DataDirFallback %q; want /srv/pg and empty", c.DataDir, c.DataDirFallback)
+			}
+		}},
 		{name: "bad size", args: []string{"--max-chunk-bytes", "lots"}, wantErr: "not a size"},
 		{name: "bad env duration", env: map[string]string{"UPLOAD_MAX_AGE": "1 day"}, wantErr: "UPLOAD_MAX_AGE"},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "log level"},

@@ -1,6 +1,7 @@
 package pgembed
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -72,26 +73,57 @@ func (a *account) chownTree(dir string) error {
 	})
 }
 
-// checkSearchable fails early, with advice, when the account cannot reach dir because some
-// parent directory is closed to it; initdb's own message would be obscure.
+// UnreachableError is a data directory the server's OS user cannot reach, because a folder
+// above it is closed to that user.
+type UnreachableError struct {
+	User    string      // the server's OS user
+	DataDir string      // the data directory asked for
+	Closed  string      // the folder above it that User cannot enter
+	Mode    fs.FileMode // Closed's permission bits
+	Owner   string      // Closed's owner
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("PostgreSQL runs as OS user %s, which cannot enter %s (mode %#o, owned by %s) "+
+		"to reach the data directory %s: choose a data directory that user can reach",
+		e.User, e.Closed, e.Mode, e.Owner, e.DataDir)
+}
+
+// Reason says in a few words why the data directory is out of reach.
+func (e *UnreachableError) Reason() string {
+	return fmt.Sprintf("the %s user cannot enter %s", e.User, e.Closed)
+}
+
+// checkSearchable fails early with an *UnreachableError when the account cannot reach dir
+// because some folder above it is closed to it; initdb's own message would be obscure.
+// Folders that do not exist yet are skipped: we create them searchable (mkdirParents).
 func (a *account) checkSearchable(dir string) error {
 	if a == nil {
 		return nil
 	}
 	for parent := filepath.Dir(dir); ; parent = filepath.Dir(parent) {
 		fi, err := os.Stat(parent)
-		if err != nil {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		if !a.canSearch(fi) {
-			return fmt.Errorf("PostgreSQL runs as OS user %s, which cannot enter %s (mode %v): "+
-				"make it searchable (chmod o+x %s) or choose a data directory elsewhere",
-				a.name, parent, fi.Mode().Perm(), parent)
+		if err == nil && !a.canSearch(fi) {
+			return &UnreachableError{User: a.name, DataDir: dir, Closed: parent, Mode: fi.Mode().Perm(), Owner: ownerName(fi)}
 		}
 		if parent == filepath.Dir(parent) {
 			return nil
 		}
 	}
+}
+
+func ownerName(fi fs.FileInfo) string {
+	uid, _, ok := fileOwner(fi)
+	if !ok {
+		return "?"
+	}
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(uid)
 }
 
 func (a *account) canSearch(fi fs.FileInfo) bool {

@@ -5,7 +5,8 @@
 // The server listens on 127.0.0.1 and on a unix socket in a directory only its OS user can
 // enter. The socket trusts its users; TCP wants the password kept in the data directory (see
 // PasswordFile). Run as root, the server runs as the OS user "postgres", and every parent of
-// the data directory must be searchable by that user.
+// the data directory must be searchable by that user; when one is not, the data directory
+// moves under Options.FallbackRoot if set, and is refused otherwise.
 package pgembed
 
 import (
@@ -52,6 +53,12 @@ type Options struct {
 	// DataDir holds the cluster between runs (serve takes it from config: --data-dir); it is
 	// made absolute. Required unless Ephemeral, which ignores it.
 	DataDir string
+	// FallbackRoot, when set, is where DataDir moves when the server's OS user (postgres, when
+	// we are root) cannot reach it, say in a checkout under /root: to
+	// FallbackRoot/<hash of DataDir's absolute path>/postgres, the same folder on every run,
+	// and Start logs where and why. Leave it empty for a DataDir the operator chose: an
+	// unreachable one is then an *UnreachableError, not silently replaced.
+	FallbackRoot string
 	// Port is the TCP port on 127.0.0.1, which also names the unix socket; 0 picks a free one.
 	Port int
 	// Logger receives start and stop events; nil discards them. The server's own log goes to
@@ -131,6 +138,8 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, errors.New("start postgres: no data directory (Options.DataDir)")
 	} else if s.dataDir, err = filepath.Abs(opts.DataDir); err != nil {
 		return nil, fmt.Errorf("start postgres: data directory: %w", err)
+	} else if err := s.chooseDataDir(acct, opts.FallbackRoot); err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	if err := prepareDataDir(s.dataDir, acct); err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
@@ -192,7 +201,7 @@ func (s *Server) stop(ctx context.Context) error {
 			}
 		}
 	}
-	if err == nil {
+	if err == nil && s.cmd != nil { // a start that failed before launching stopped nothing
 		s.log.Info("PostgreSQL stopped", "data_dir", s.dataDir)
 	}
 	return err
@@ -244,12 +253,27 @@ func (s *Server) urlFor(database string) string {
 	return u.String()
 }
 
+// chooseDataDir moves s.dataDir to its fallback under fallbackRoot when the server's OS user
+// cannot reach it, and says so.
+func (s *Server) chooseDataDir(acct *account, fallbackRoot string) error {
+	dir, reason, err := acct.chooseDataDir(s.dataDir, fallbackRoot)
+	if err != nil || dir == s.dataDir {
+		return err
+	}
+	if err := claimFallback(dir, s.dataDir); err != nil {
+		return err
+	}
+	s.log.Info("embedded PostgreSQL data folder", "data_dir", dir, "instead_of", s.dataDir, "reason", reason)
+	s.dataDir = dir
+	return nil
+}
+
 // prepareDataDir creates the data directory with the mode PostgreSQL demands and gives it to
 // the server's OS user.
 func prepareDataDir(dir string, acct *account) error {
 	// Parents we create must stay searchable by the server's user; the data directory itself
 	// is private.
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+	if err := mkdirParents(filepath.Dir(dir)); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -266,6 +290,24 @@ func prepareDataDir(dir string, acct *account) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	return nil
+}
+
+// mkdirParents creates dir and its missing parents with mode 0755 whatever the umask, so the
+// server's OS user can pass through them. Folders that exist already are left as they are.
+func mkdirParents(dir string) error {
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := mkdirParents(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // made meanwhile by someone else: theirs
+		}
+		return err
+	}
+	return os.Chmod(dir, 0o755)
 }
 
 // chooseSocketDir puts the socket in the data directory, private to the server's user, unless

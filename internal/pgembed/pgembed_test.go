@@ -419,3 +419,31 @@ func TestCheckSearchable(t *testing.T) {
 		})
 	}
 }
+
+func TestMkdirParentsIgnoresUmask(t *testing.T) {
+	old := syscall.Umask(0o077)
+	t.Cleanup(func() { syscall.Umask(old) })
+	base := t.TempDir()
+	if err := os.Chmod(base, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := mkdirParents(filepath.Join(base, "a", "b")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		path string
+		want fs.FileMode
+	}{
+		{base, 0o750}, // existed: left alone
+		{filepath.Join(base, "a"), 0o755},
+		{filepath.Join(base, "a", "b"), 0o755},
+	} {
+		fi, err := os.Stat(tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != tt.want {
+			t.Errorf("mode of %s = %v, want %v", tt.path, got, tt.want)
+		}
+	}
+}
