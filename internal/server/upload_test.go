@@ -14,6 +14,7 @@ import (
 
 	"github.com/vehicle-data/vehicle-data/gen/client"
 	"github.com/vehicle-data/vehicle-data/internal/config"
+	"github.com/vehicle-data/vehicle-data/internal/csvrows"
 	"github.com/vehicle-data/vehicle-data/internal/testdb"
 )
 
@@ -296,7 +297,8 @@ func TestFinalizeErrors(t *testing.T) {
 	})
 }
 
-// TestFinalizeRecordSize: a 200 always reports its invalid rows, none as [].
+// TestFinalizeRecordSize: a row over csvrows.MaxRecordSize is one invalid row, in the 422 and
+// in the 200 of skip_invalid_rows, and a 200 always reports its invalid rows, none as [].
 func TestFinalizeRecordSize(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -334,6 +336,38 @@ func TestFinalizeRecordSize(t *testing.T) {
 		}
 		return out
 	}
+
+	t.Run("oversized row: 422, then skipped with skip_invalid_rows", func(t *testing.T) {
+		file := csvHeader + // line 1
+			"2024-08-01,1,1,50,1,D\n" + // 2
+			"2024-08-02,1,1,50,1,\"" + strings.Repeat("x\n", csvrows.MaxRecordSize/2) + "\"\n" + // 3: too long, over 1+MaxRecordSize/2 lines
+			"2024-08-03,1,1,50,1,D\n"
+		total := putFile(t, "big", "big.csv", file)
+		wantReport := func(t *testing.T, errs []client.RowError) {
+			t.Helper()
+			if len(errs) != 1 || errs[0].Line != 3 || errs[0].Column != nil || errs[0].Value != "" || !strings.Contains(errs[0].Message, "longer than 1 MiB") {
+				t.Errorf("errors = %+v, want one on line 3, no column, no value, saying it is longer than 1 MiB", errs)
+			}
+		}
+
+		res := finalize(t, "big", "big.csv", total, false)
+		if res.StatusCode() != 422 || res.JSON422 == nil || res.JSON422.RowsInvalid != 1 || res.JSON422.Detail == "" {
+			t.Fatalf("finalize: %d %.300s", res.StatusCode(), res.Body)
+		}
+		wantReport(t, res.JSON422.Errors)
+		if code, p, _ := listBody(t, e, "vehicle_id=big"); code != 200 || p.Count != 0 {
+			t.Errorf("rows were inserted despite the 422: %d", p.Count)
+		}
+
+		res = finalize(t, "big", "big.csv", total, true)
+		if res.StatusCode() != 200 || res.JSON200 == nil {
+			t.Fatalf("finalize with skip_invalid_rows: %d %.300s", res.StatusCode(), res.Body)
+		}
+		if r := res.JSON200; r.RowsReceived != 3 || r.RowsInserted != 2 || r.RowsInvalid != 1 {
+			t.Errorf("result: %s", res.Body)
+		}
+		wantReport(t, res.JSON200.Errors)
+	})
 
 	t.Run("clean file: rows_invalid 0 and errors [], with and without skip_invalid_rows", func(t *testing.T) {
 		for i, skip := range []bool{true, false} {
