@@ -21,7 +21,7 @@ func paddedRow(n int) string {
 func quotedRow(n int) (string, int) {
 	const head, tail = `2024-06-01T12:00:00Z,"`, `55.5",1234.5,80,10.5,D`
 	pad := n - len(head) - len(tail)
-	return head + strings.Repeat(" \n", pad/2) + strings.Repeat(" ", pad%2) + tail, pad / 2
+	return head + strings.Repeat(strings.Repeat(" ", 15)+"\n", pad/16) + strings.Repeat(" ", pad%16) + tail, pad / 16
 }
 
 // paddedHeader is a valid header of exactly n bytes: names are trimmed.
@@ -45,12 +45,13 @@ func TestRecordSize(t *testing.T) {
 
 	quotedMax, quotedMaxLines := quotedRow(max)
 	quotedOver, quotedOverLines := quotedRow(max + 1)
-	lfs := strings.Repeat("x\n", max/2)                         // max bytes, max/2 line ends
-	crlfs := strings.Repeat("a\r\nb\"\",c", max/8+1)            // escaped quotes, commas, CRLF
-	cells := "2024-06-01T12:00:00Z,1,2,3,4,"                    // a row up to its shift_state cell
-	overQuoted := cells + `"` + lfs + `"`                       // over the limit, across max/2+1 lines
-	overCRLF := cells + `"` + crlfs + `"`                       // over the limit, across max/8+2 lines
-	overUnquoted := cells + strings.Repeat("x", max-len(cells)) // max bytes so far
+	// Line ends every 16 or 32 bytes: enough of them, and ReadSlice stops at each.
+	lfs := strings.Repeat("0123456789abcde\n", max/16)                        // max bytes, max/16 line ends
+	crlfs := strings.Repeat("a\r\nb\"\",c"+strings.Repeat("x", 24), max/32+1) // escaped quotes, commas, CRLF
+	cells := "2024-06-01T12:00:00Z,1,2,3,4,"                                  // a row up to its shift_state cell
+	overQuoted := cells + `"` + lfs + `"`                                     // over the limit, across max/16+1 lines
+	overCRLF := cells + `"` + crlfs + `"`                                     // over the limit, across max/32+2 lines
+	overUnquoted := cells + strings.Repeat("x", max-len(cells))               // max bytes so far
 
 	tests := []struct {
 		name    string
@@ -65,20 +66,20 @@ func TestRecordSize(t *testing.T) {
 		{"one byte over, CRLF", header + paddedRow(max+1) + "\r\n" + next + "\r\n", []rec{tooLong(2), valid(3)}, 0, ""},
 		{"exactly the limit, last without line end", header + next + "\n" + paddedRow(max), []rec{valid(2), valid(3)}, 0, ""},
 		{"over the limit, last without line end", header + next + "\n" + paddedRow(max+1), []rec{valid(2), tooLong(3)}, 0, ""},
-		{"far over the limit", header + paddedRow(5*max) + "\n" + next, []rec{tooLong(2), valid(3)}, 0, ""},
+		{"far over the limit", header + paddedRow(3*max) + "\n" + next, []rec{tooLong(2), valid(3)}, 0, ""},
 		{"exactly the limit, quoted across lines", header + quotedMax + "\n" + next, []rec{valid(2), valid(3 + quotedMaxLines)}, 0, ""},
 		{"one byte over, quoted across lines", header + quotedOver + "\n" + next, []rec{tooLong(2), valid(3 + quotedOverLines)}, 0, ""},
-		{"quoted line ends", header + overQuoted + "\n" + next + "\n", []rec{tooLong(2), valid(3 + max/2)}, 0, ""},
-		{"quoted CRLF, quotes and commas", header + overCRLF + "\r\n" + next + "\r\n", []rec{tooLong(2), valid(3 + max/8 + 1)}, 0, ""},
+		{"quoted line ends", header + overQuoted + "\n" + next + "\n", []rec{tooLong(2), valid(3 + max/16)}, 0, ""},
+		{"quoted CRLF, quotes and commas", header + overCRLF + "\r\n" + next + "\r\n", []rec{tooLong(2), valid(3 + max/32 + 1)}, 0, ""},
 		{"quoted, last without line end", header + next + "\n" + overQuoted, []rec{valid(2), tooLong(3)}, 0, ""},
-		{"two in a row, then blank lines", header + "\n" + overQuoted + "\n" + paddedRow(max+1) + "\n\n" + next, []rec{tooLong(3), tooLong(4 + max/2), valid(6 + max/2)}, 0, ""},
+		{"two in a row, then blank lines", header + "\n" + overQuoted + "\n" + paddedRow(max+1) + "\n\n" + next, []rec{tooLong(3), tooLong(4 + max/16), valid(6 + max/16)}, 0, ""},
 		// Size comes first, whatever the cells hold: the cells are not even looked at.
 		{"cell count at the limit", header + strings.Repeat(",", max) + "\n", []rec{{2, fmt.Sprintf("row has %d cells, the header has 6", max+1)}}, 0, ""},
 		{"cell count over the limit", header + strings.Repeat(",", max+1) + "\n" + next, []rec{tooLong(2), valid(3)}, 0, ""},
 		{"NUL and invalid UTF-8", header + "\x00\xff," + paddedRow(max) + "\n" + next, []rec{tooLong(2), valid(3)}, 0, ""},
 		// Quoting is checked to the record's end: it alone says where the next record starts.
 		{"stray quote past the limit", header + next + "\n" + overUnquoted + "x\"x\n" + next, []rec{valid(2)}, 3, "stray quote"},
-		{"text after a closing quote past the limit", header + overQuoted + "x\n" + next, nil, 2 + max/2, "after the closing quote"},
+		{"text after a closing quote past the limit", header + overQuoted + "x\n" + next, nil, 2 + max/16, "after the closing quote"},
 		{"lone CR past the limit", header + overUnquoted + "x\rx\n" + next, nil, 2, "not followed by a line feed"},
 		{"unterminated quote past the limit", header + next + "\n" + cells + `"` + lfs, []rec{valid(2)}, 3, "never closed"},
 		// The header.
@@ -91,7 +92,7 @@ func TestRecordSize(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Where the reads cut the record must not matter.
-			for _, size := range []int{16, 4093, readBufferSize} {
+			for _, size := range []int{1021, readBufferSize} {
 				got, err := readAllSize(t, tt.input, "veh1", size)
 				var ferr *FormatError
 				switch {
@@ -166,7 +167,7 @@ func TestRecordSizeMemory(t *testing.T) {
 		close         string
 	}{
 		{"unquoted", "2024-06-01T12:00:00Z,1,2,3,4,", "0123456789abcdef", "\n"},
-		{"quoted across lines", "2024-06-01T12:00:00Z,1,2,3,4,\"", "a,\"\"b\r\n01234567\n", "\"\r\n"}, // 16 bytes, like the other
+		{"quoted across lines", "2024-06-01T12:00:00Z,1,2,3,4,\"", "a,\"\"b\r\n" + strings.Repeat("0123456789abcdef", 63) + "01234567\n", "\"\r\n"}, // 1 KiB
 	} {
 		t.Run(shape.name, func(t *testing.T) {
 			alloc := func(size int64) uint64 {
