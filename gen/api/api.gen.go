@@ -148,10 +148,12 @@ type FinalizeRequest struct {
 	VehicleId string `json:"vehicle_id"`
 }
 
-// FinalizeResult What a finalize did.
+// FinalizeResult What a finalize did. `rows_invalid` and `errors` are always present: without
+// `skip_invalid_rows` a `200` means no row was invalid (`0` and `[]`), since invalid rows
+// make it a `422`.
 type FinalizeResult struct {
-	// Errors The first 100 invalid rows, with `skip_invalid_rows`.
-	Errors *[]RowError `json:"errors,omitempty"`
+	// Errors The first 100 invalid rows, in file order, that were skipped; `[]` when none was invalid.
+	Errors []RowError `json:"errors"`
 
 	// FileName Example: veh1.csv
 	FileName string `json:"file_name"`
@@ -164,7 +166,9 @@ type FinalizeResult struct {
 	// RowsInserted Example: 997
 	RowsInserted int64 `json:"rows_inserted"`
 
-	// RowsInvalid Example: 1
+	// RowsInvalid Invalid rows skipped with `skip_invalid_rows`; otherwise 0.
+	//
+	// Example: 1
 	RowsInvalid int64 `json:"rows_invalid"`
 
 	// RowsReceived Data rows read from the file (valid and invalid).
@@ -197,7 +201,7 @@ type Problem struct {
 
 // RowError The first problem of one invalid CSV row.
 type RowError struct {
-	// Column The column, or null when the row has the wrong number of cells.
+	// Column The column, or null when the problem is the whole row (the wrong number of cells, or longer than 1 MiB).
 	//
 	// Example: soc
 	Column *string `json:"column"`

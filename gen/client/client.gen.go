@@ -148,10 +148,12 @@ type FinalizeRequest struct {
 	VehicleId string `json:"vehicle_id"`
 }
 
-// FinalizeResult What a finalize did.
+// FinalizeResult What a finalize did. `rows_invalid` and `errors` are always present: without
+// `skip_invalid_rows` a `200` means no row was invalid (`0` and `[]`), since invalid rows
+// make it a `422`.
 type FinalizeResult struct {
-	// Errors The first 100 invalid rows, with `skip_invalid_rows`.
-	Errors *[]RowError `json:"errors,omitempty"`
+	// Errors The first 100 invalid rows, in file order, that were skipped; `[]` when none was invalid.
+	Errors []RowError `json:"errors"`
 
 	// FileName Example: veh1.csv
 	FileName string `json:"file_name"`
@@ -164,7 +166,9 @@ type FinalizeResult struct {
 	// RowsInserted Example: 997
 	RowsInserted int64 `json:"rows_inserted"`
 
-	// RowsInvalid Example: 1
+	// RowsInvalid Invalid rows skipped with `skip_invalid_rows`; otherwise 0.
+	//
+	// Example: 1
 	RowsInvalid int64 `json:"rows_invalid"`
 
 	// RowsReceived Data rows read from the file (valid and invalid).
@@ -197,7 +201,7 @@ type Problem struct {
 
 // RowError The first problem of one invalid CSV row.
 type RowError struct {
-	// Column The column, or null when the row has the wrong number of cells.
+	// Column The column, or null when the problem is the whole row (the wrong number of cells, or longer than 1 MiB).
 	//
 	// Example: soc
 	Column *string `json:"column"`
@@ -776,10 +780,11 @@ type ClientInterface interface {
 	// valid rows in one transaction. If any row is invalid, nothing is inserted and the answer is
 	// a `422` listing the first 100 invalid rows; the chunks are kept, so the client can fix them
 	// or finalize again with `skip_invalid_rows`. Rows whose `(vehicle_id, timestamp)` is already
-	// stored, or appears earlier in the file, are skipped and counted as duplicates. A malformed
-	// file (broken quoting, bad header) is a `400`. Missing chunks are a `409` listing them. Two
-	// concurrent finalizes of one upload: one runs, the other gets a `409`. On success the
-	// chunks are deleted and a second finalize is a `404`.
+	// stored, or appears earlier in the file, are skipped and counted as duplicates. A record
+	// longer than 1 MiB is an invalid row, whatever it holds; a header that long is a `400`. A
+	// malformed file (broken quoting, bad header) is a `400`. Missing chunks are a `409`
+	// listing them. Two concurrent finalizes of one upload: one runs, the other gets a `409`.
+	// On success the chunks are deleted and a second finalize is a `404`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -792,10 +797,11 @@ type ClientInterface interface {
 	// valid rows in one transaction. If any row is invalid, nothing is inserted and the answer is
 	// a `422` listing the first 100 invalid rows; the chunks are kept, so the client can fix them
 	// or finalize again with `skip_invalid_rows`. Rows whose `(vehicle_id, timestamp)` is already
-	// stored, or appears earlier in the file, are skipped and counted as duplicates. A malformed
-	// file (broken quoting, bad header) is a `400`. Missing chunks are a `409` listing them. Two
-	// concurrent finalizes of one upload: one runs, the other gets a `409`. On success the
-	// chunks are deleted and a second finalize is a `404`.
+	// stored, or appears earlier in the file, are skipped and counted as duplicates. A record
+	// longer than 1 MiB is an invalid row, whatever it holds; a header that long is a `400`. A
+	// malformed file (broken quoting, bad header) is a `400`. Missing chunks are a `409`
+	// listing them. Two concurrent finalizes of one upload: one runs, the other gets a `409`.
+	// On success the chunks are deleted and a second finalize is a `404`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -968,10 +974,11 @@ func (c *Client) ExportVehicleData(ctx context.Context, params *ExportVehicleDat
 // valid rows in one transaction. If any row is invalid, nothing is inserted and the answer is
 // a `422` listing the first 100 invalid rows; the chunks are kept, so the client can fix them
 // or finalize again with `skip_invalid_rows`. Rows whose `(vehicle_id, timestamp)` is already
-// stored, or appears earlier in the file, are skipped and counted as duplicates. A malformed
-// file (broken quoting, bad header) is a `400`. Missing chunks are a `409` listing them. Two
-// concurrent finalizes of one upload: one runs, the other gets a `409`. On success the
-// chunks are deleted and a second finalize is a `404`.
+// stored, or appears earlier in the file, are skipped and counted as duplicates. A record
+// longer than 1 MiB is an invalid row, whatever it holds; a header that long is a `400`. A
+// malformed file (broken quoting, bad header) is a `400`. Missing chunks are a `409`
+// listing them. Two concurrent finalizes of one upload: one runs, the other gets a `409`.
+// On success the chunks are deleted and a second finalize is a `404`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -994,10 +1001,11 @@ func (c *Client) FinalizeUploadWithBody(ctx context.Context, contentType string,
 // valid rows in one transaction. If any row is invalid, nothing is inserted and the answer is
 // a `422` listing the first 100 invalid rows; the chunks are kept, so the client can fix them
 // or finalize again with `skip_invalid_rows`. Rows whose `(vehicle_id, timestamp)` is already
-// stored, or appears earlier in the file, are skipped and counted as duplicates. A malformed
-// file (broken quoting, bad header) is a `400`. Missing chunks are a `409` listing them. Two
-// concurrent finalizes of one upload: one runs, the other gets a `409`. On success the
-// chunks are deleted and a second finalize is a `404`.
+// stored, or appears earlier in the file, are skipped and counted as duplicates. A record
+// longer than 1 MiB is an invalid row, whatever it holds; a header that long is a `400`. A
+// malformed file (broken quoting, bad header) is a `400`. Missing chunks are a `409`
+// listing them. Two concurrent finalizes of one upload: one runs, the other gets a `409`.
+// On success the chunks are deleted and a second finalize is a `404`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1900,10 +1908,11 @@ type ClientWithResponsesInterface interface {
 	// valid rows in one transaction. If any row is invalid, nothing is inserted and the answer is
 	// a `422` listing the first 100 invalid rows; the chunks are kept, so the client can fix them
 	// or finalize again with `skip_invalid_rows`. Rows whose `(vehicle_id, timestamp)` is already
-	// stored, or appears earlier in the file, are skipped and counted as duplicates. A malformed
-	// file (broken quoting, bad header) is a `400`. Missing chunks are a `409` listing them. Two
-	// concurrent finalizes of one upload: one runs, the other gets a `409`. On success the
-	// chunks are deleted and a second finalize is a `404`.
+	// stored, or appears earlier in the file, are skipped and counted as duplicates. A record
+	// longer than 1 MiB is an invalid row, whatever it holds; a header that long is a `400`. A
+	// malformed file (broken quoting, bad header) is a `400`. Missing chunks are a `409`
+	// listing them. Two concurrent finalizes of one upload: one runs, the other gets a `409`.
+	// On success the chunks are deleted and a second finalize is a `404`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1916,10 +1925,11 @@ type ClientWithResponsesInterface interface {
 	// valid rows in one transaction. If any row is invalid, nothing is inserted and the answer is
 	// a `422` listing the first 100 invalid rows; the chunks are kept, so the client can fix them
 	// or finalize again with `skip_invalid_rows`. Rows whose `(vehicle_id, timestamp)` is already
-	// stored, or appears earlier in the file, are skipped and counted as duplicates. A malformed
-	// file (broken quoting, bad header) is a `400`. Missing chunks are a `409` listing them. Two
-	// concurrent finalizes of one upload: one runs, the other gets a `409`. On success the
-	// chunks are deleted and a second finalize is a `404`.
+	// stored, or appears earlier in the file, are skipped and counted as duplicates. A record
+	// longer than 1 MiB is an invalid row, whatever it holds; a header that long is a `400`. A
+	// malformed file (broken quoting, bad header) is a `400`. Missing chunks are a `409`
+	// listing them. Two concurrent finalizes of one upload: one runs, the other gets a `409`.
+	// On success the chunks are deleted and a second finalize is a `404`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2984,10 +2994,11 @@ func (c *ClientWithResponses) ExportVehicleDataWithResponse(ctx context.Context,
 // valid rows in one transaction. If any row is invalid, nothing is inserted and the answer is
 // a `422` listing the first 100 invalid rows; the chunks are kept, so the client can fix them
 // or finalize again with `skip_invalid_rows`. Rows whose `(vehicle_id, timestamp)` is already
-// stored, or appears earlier in the file, are skipped and counted as duplicates. A malformed
-// file (broken quoting, bad header) is a `400`. Missing chunks are a `409` listing them. Two
-// concurrent finalizes of one upload: one runs, the other gets a `409`. On success the
-// chunks are deleted and a second finalize is a `404`.
+// stored, or appears earlier in the file, are skipped and counted as duplicates. A record
+// longer than 1 MiB is an invalid row, whatever it holds; a header that long is a `400`. A
+// malformed file (broken quoting, bad header) is a `400`. Missing chunks are a `409`
+// listing them. Two concurrent finalizes of one upload: one runs, the other gets a `409`.
+// On success the chunks are deleted and a second finalize is a `404`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3006,10 +3017,11 @@ func (c *ClientWithResponses) FinalizeUploadWithBodyWithResponse(ctx context.Con
 // valid rows in one transaction. If any row is invalid, nothing is inserted and the answer is
 // a `422` listing the first 100 invalid rows; the chunks are kept, so the client can fix them
 // or finalize again with `skip_invalid_rows`. Rows whose `(vehicle_id, timestamp)` is already
-// stored, or appears earlier in the file, are skipped and counted as duplicates. A malformed
-// file (broken quoting, bad header) is a `400`. Missing chunks are a `409` listing them. Two
-// concurrent finalizes of one upload: one runs, the other gets a `409`. On success the
-// chunks are deleted and a second finalize is a `404`.
+// stored, or appears earlier in the file, are skipped and counted as duplicates. A record
+// longer than 1 MiB is an invalid row, whatever it holds; a header that long is a `400`. A
+// malformed file (broken quoting, bad header) is a `400`. Missing chunks are a `409`
+// listing them. Two concurrent finalizes of one upload: one runs, the other gets a `409`.
+// On success the chunks are deleted and a second finalize is a `404`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

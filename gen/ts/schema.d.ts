@@ -148,10 +148,11 @@ export interface paths {
          *     valid rows in one transaction. If any row is invalid, nothing is inserted and the answer is
          *     a `422` listing the first 100 invalid rows; the chunks are kept, so the client can fix them
          *     or finalize again with `skip_invalid_rows`. Rows whose `(vehicle_id, timestamp)` is already
-         *     stored, or appears earlier in the file, are skipped and counted as duplicates. A malformed
-         *     file (broken quoting, bad header) is a `400`. Missing chunks are a `409` listing them. Two
-         *     concurrent finalizes of one upload: one runs, the other gets a `409`. On success the
-         *     chunks are deleted and a second finalize is a `404`.
+         *     stored, or appears earlier in the file, are skipped and counted as duplicates. A record
+         *     longer than 1 MiB is an invalid row, whatever it holds; a header that long is a `400`. A
+         *     malformed file (broken quoting, bad header) is a `400`. Missing chunks are a `409`
+         *     listing them. Two concurrent finalizes of one upload: one runs, the other gets a `409`.
+         *     On success the chunks are deleted and a second finalize is a `404`.
          */
         post: operations["finalizeUpload"];
         delete?: never;
@@ -589,7 +590,11 @@ export interface components {
              */
             skip_invalid_rows: boolean;
         };
-        /** @description What a finalize did. */
+        /**
+         * @description What a finalize did. `rows_invalid` and `errors` are always present: without
+         *     `skip_invalid_rows` a `200` means no row was invalid (`0` and `[]`), since invalid rows
+         *     make it a `422`.
+         */
         FinalizeResult: {
             /**
              * @example processed
@@ -619,11 +624,12 @@ export interface components {
             rows_duplicate: number;
             /**
              * Format: int64
+             * @description Invalid rows skipped with `skip_invalid_rows`; otherwise 0.
              * @example 1
              */
             rows_invalid: number;
-            /** @description The first 100 invalid rows, with `skip_invalid_rows`. */
-            errors?: components["schemas"]["RowError"][];
+            /** @description The first 100 invalid rows, in file order, that were skipped; `[]` when none was invalid. */
+            errors: components["schemas"]["RowError"][];
         };
         /** @description The first problem of one invalid CSV row. */
         RowError: {
@@ -634,7 +640,7 @@ export interface components {
              */
             line: number;
             /**
-             * @description The column, or null when the row has the wrong number of cells.
+             * @description The column, or null when the problem is the whole row (the wrong number of cells, or longer than 1 MiB).
              * @example soc
              */
             column: string | null;

@@ -83,7 +83,7 @@ func quoteName(n string) string {
 // RowError reports an invalid row: its first problem in the header's column order.
 type RowError struct {
 	Line    int     // physical line where the record starts (header = 1)
-	Column  *string // nil when the row has the wrong number of cells
+	Column  *string // nil when the problem is the whole row: its cell count or its size
 	Value   string  // the raw cell, shortened and made valid UTF-8 without NUL for reports
 	Message string
 }

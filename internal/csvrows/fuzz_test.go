@@ -25,7 +25,15 @@ type outcome struct {
 // takes more calls than the input has bytes (each record consumes at least one).
 func collect(t *testing.T, data []byte, bufSize int) []outcome {
 	t.Helper()
-	r := &Reader{s: newScanner(bytes.NewReader(data), bufSize), vehicleID: "veh1"}
+	return collectLimit(t, data, bufSize, MaxRecordSize)
+}
+
+// collectLimit is collect with records limited to maxRecord bytes.
+func collectLimit(t *testing.T, data []byte, bufSize, maxRecord int) []outcome {
+	t.Helper()
+	s := newScanner(bytes.NewReader(data), bufSize)
+	s.maxRecord = maxRecord
+	r := &Reader{s: s, vehicleID: "veh1"}
 	var out []outcome
 	for range len(data) + 2 {
 		row, rowErr, err := r.Next()
@@ -78,7 +86,51 @@ func FuzzReader(f *testing.F) {
 		if small := collect(t, data, 16); !reflect.DeepEqual(small, out) {
 			t.Fatalf("a 16-byte buffer reads\n%+v\nthe default one\n%+v", small, out)
 		}
+
+		// A record limit the fuzzer can reach: records over it become row errors, and nothing
+		// else changes (where records start, what the others read as, how reading ends).
+		limited := collectLimit(t, data, readBufferSize, fuzzRecordLimit)
+		checkLimited(t, data, out, limited)
+		if small := collectLimit(t, data, 16, fuzzRecordLimit); !reflect.DeepEqual(small, limited) {
+			t.Fatalf("with a %d-byte limit a 16-byte buffer reads\n%+v\nthe default one\n%+v", fuzzRecordLimit, small, limited)
+		}
 	})
+}
+
+// fuzzRecordLimit is above the seeds' header (51 bytes) and most of their rows, so that the
+// fuzzer finds records on both sides of it.
+const fuzzRecordLimit = 64
+
+// checkLimited compares what data reads as under fuzzRecordLimit with what it reads as
+// under MaxRecordSize (out).
+func checkLimited(t *testing.T, data []byte, out, limited []outcome) {
+	t.Helper()
+	var ferr *FormatError
+	if len(limited) == 1 && errors.As(limited[0].Err, &ferr) && ferr.Message == headerTooLong {
+		// Whatever the header's names say, but only a well-formed header is too long: its
+		// quoting is checked first.
+		line, err := newScanner(bytes.NewReader(data), readBufferSize).next()
+		if err != nil || line != ferr.Line {
+			t.Fatalf("the header is too long on line %d under a %d-byte limit, but its record reads as line %d, %v", ferr.Line, fuzzRecordLimit, line, err)
+		}
+		return
+	}
+	if len(limited) != len(out) {
+		t.Fatalf("under a %d-byte limit\n%+v\nunder the real one\n%+v", fuzzRecordLimit, limited, out)
+	}
+	for i, o := range out {
+		l := limited[i]
+		if reflect.DeepEqual(o, l) {
+			continue
+		}
+		line := o.Row.Line
+		if o.RowErr != nil {
+			line = o.RowErr.Line
+		}
+		if o.Err != nil || l.RowErr == nil || l.RowErr.Message != rowTooLong || l.RowErr.Line != line || l.RowErr.Column != nil {
+			t.Fatalf("result %d under a %d-byte limit: %+v, under the real one: %+v", i, fuzzRecordLimit, l, o)
+		}
+	}
 }
 
 func checkFuzzRowError(t *testing.T, e *RowError) {

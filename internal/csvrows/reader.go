@@ -3,8 +3,9 @@
 // quoting, LF or CRLF line ends, an optional BOM, a header naming the columns in any order,
 // and per-cell rules for nulls, numbers and timestamps.
 //
-// It holds one record in memory at a time and does not allocate per valid row, so that a
-// file of millions of rows can be fed straight into a COPY. Duplicate timestamps are not
+// It holds one record in memory at a time (a record over MaxRecordSize, an invalid row, is
+// read past without being held) and does not allocate per valid row, so that a file of
+// millions of rows can be fed straight into a COPY. Duplicate timestamps are not
 // its business: the store detects them.
 package csvrows
 
@@ -81,8 +82,8 @@ func NewReader(r io.Reader, vehicleID string) *Reader {
 
 // ReadHeader reads and checks the header: the first non-blank line. It returns a
 // *HeaderError when columns are missing, unknown or named twice (an empty file misses all of
-// them), a *FormatError when the header is not valid CSV or not valid UTF-8, or a read
-// error. Calling it again returns the same result.
+// them), a *FormatError when the header is not valid CSV, not valid UTF-8 or longer than
+// MaxRecordSize, or a read error. Calling it again returns the same result.
 func (r *Reader) ReadHeader() error {
 	if r.header {
 		return r.err
@@ -96,6 +97,10 @@ func (r *Reader) ReadHeader() error {
 	case err != nil:
 		r.err = err
 		return err
+	}
+	if r.s.tooLong {
+		r.err = &FormatError{Line: line, Message: headerTooLong}
+		return r.err
 	}
 	n := r.s.nfields
 	r.names, r.cols = make([]string, n), make([]column, n)
@@ -144,7 +149,8 @@ func (r *Reader) ReadHeader() error {
 // Next returns the next record as exactly one of: a valid Row; a *RowError for an invalid
 // row (reading can go on); or an error, which ends reading: io.EOF after the last record,
 // a *FormatError for malformed CSV, a header error (see ReadHeader, which Next calls if
-// needed) or a read error. Blank lines are skipped.
+// needed) or a read error. Blank lines are skipped. A record longer than MaxRecordSize is
+// a *RowError whatever its cells hold (they were not kept), with a nil Column.
 func (r *Reader) Next() (Row, *RowError, error) {
 	if err := r.ReadHeader(); err != nil {
 		return Row{}, nil, err
@@ -152,6 +158,9 @@ func (r *Reader) Next() (Row, *RowError, error) {
 	line, err := r.s.next()
 	if err != nil {
 		return Row{}, nil, err
+	}
+	if r.s.tooLong {
+		return Row{}, &RowError{Line: line, Message: rowTooLong}, nil
 	}
 	if r.s.nfields != len(r.cols) {
 		return Row{}, &RowError{

@@ -5,16 +5,23 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strconv"
 )
 
 // Why not encoding/csv: it cannot report a lone CR (it keeps it as data), it skips a BOM
 // only if asked and then not at all, its Reader.FieldPos reports field positions but errors
 // such as an unterminated quote name the line where reading stopped, and ReadRecord cannot
-// bound the size of one record. The grammar is small enough to scan by hand, which is also
-// faster and lets one buffer be reused for every record.
+// skip an oversized record without holding it. The grammar is small enough to scan by hand,
+// which is also faster and lets one buffer be reused for every record.
 
-// MaxRecordSize bounds one record (header or row) in bytes, so that a file holding one
-// giant quoted value cannot exhaust memory.
+// MaxRecordSize is the longest record (header or row), in bytes without its line end: the
+// contract's "Record size". A longer row is invalid whatever its cells hold, a longer header
+// makes the file a 400. The scanner reads past such a record keeping at most one read buffer
+// of it, so a file holding one giant value cannot exhaust memory.
+//
+// Its quoting is still checked to its end, because only the quoting says where the record
+// ends and so where the next one starts: a stray quote, text after a closing quote, a lone CR
+// or an unterminated quote in an oversized record makes the file malformed, as anywhere else.
 const MaxRecordSize = 1 << 20
 
 const readBufferSize = 64 << 10
@@ -33,6 +40,8 @@ type scanner struct {
 	ends      []int  // end of each stored field in rec
 	nfields   int    // fields in the current record, stored or not
 	maxFields int    // store at most this many field ends (0: all); the rest are only counted
+	maxRecord int    // MaxRecordSize; the fuzz test lowers it so that the fuzzer reaches it
+	tooLong   bool   // the current record is longer than maxRecord; rec and ends are not kept
 }
 
 // States of the record scanner.
@@ -50,7 +59,7 @@ const (
 // newScanner reads r through a buffer of size bytes (tests use tiny ones to cut records
 // at every possible place).
 func newScanner(r io.Reader, size int) *scanner {
-	return &scanner{br: bufio.NewReaderSize(r, size)}
+	return &scanner{br: bufio.NewReaderSize(r, size), maxRecord: MaxRecordSize}
 }
 
 // field returns the i-th stored field of the current record. The slice is valid until the
@@ -78,7 +87,8 @@ func (s *scanner) formatError(line int, msg string) error {
 
 // next reads the next non-blank record and returns the line it starts on. It returns io.EOF
 // after the last record, a *FormatError for malformed CSV, and any read error; all of these
-// are final.
+// are final. A record longer than maxRecord is returned with tooLong set and its fields
+// not kept.
 func (s *scanner) next() (int, error) {
 	if s.err != nil {
 		return 0, s.err
@@ -89,7 +99,7 @@ func (s *scanner) next() (int, error) {
 			_, _ = s.br.Discard(len(bom))
 		}
 	}
-	s.rec, s.ends, s.nfields = s.rec[:0], s.ends[:0], 0
+	s.rec, s.ends, s.nfields, s.tooLong = s.rec[:0], s.ends[:0], 0, false
 	state, start, quoteLine := stRecordStart, 0, 0
 	// Bytes read by this call before the current chunk, and where the record began: the
 	// size limit counts raw bytes, so that separators and quotes count too.
@@ -125,7 +135,7 @@ func (s *scanner) next() (int, error) {
 				case '\n':
 					s.endField()
 					s.line++
-					return s.endRecord(start, read+i-recordOffset)
+					return s.endRecord(start, read+i-recordOffset), nil
 				case '\r':
 					state = stCR
 				default:
@@ -150,7 +160,7 @@ func (s *scanner) next() (int, error) {
 				case '\n':
 					s.endField()
 					s.line++
-					return s.endRecord(start, read+i-recordOffset)
+					return s.endRecord(start, read+i-recordOffset), nil
 				case '\r':
 					state = stCR
 				case '"':
@@ -196,7 +206,7 @@ func (s *scanner) next() (int, error) {
 				case '\n':
 					s.endField()
 					s.line++
-					return s.endRecord(start, read+i-recordOffset)
+					return s.endRecord(start, read+i-recordOffset), nil
 				case '\r':
 					state = stCR
 				default:
@@ -208,12 +218,21 @@ func (s *scanner) next() (int, error) {
 				}
 				s.endField()
 				s.line++
-				return s.endRecord(start, read+i-recordOffset)
+				return s.endRecord(start, read+i-1-recordOffset), nil // without the CR
 			}
 		}
 		read += len(chunk)
-		if state != stRecordStart && state != stRecordStartCR && read-recordOffset > MaxRecordSize {
-			return 0, s.formatError(start, recordTooLong)
+		if state != stRecordStart && state != stRecordStartCR {
+			size := read - recordOffset
+			if state == stCR {
+				size-- // a CR outside quotes belongs to the line end (or is a fault), not to the record
+			}
+			if size > s.maxRecord {
+				// Read on to the record's end, but drop what is stored after every chunk, so
+				// that memory stays near the limit whatever the record's length.
+				s.tooLong = true
+				s.rec, s.ends = s.rec[:0], s.ends[:0]
+			}
 		}
 		switch {
 		case err == nil || errors.Is(err, bufio.ErrBufferFull):
@@ -239,27 +258,36 @@ func (s *scanner) atEOF(state, start, quoteLine, size int) (int, error) {
 		return 0, s.formatError(quoteLine, "quoted value starting on this line is never closed")
 	default: // stFieldStart, stUnquoted, stQuoteSeen
 		s.endField()
-		start, err := s.endRecord(start, size)
-		if err == nil {
-			s.err = io.EOF // for the next call
-		}
-		return start, err
+		s.err = io.EOF // for the next call
+		return s.endRecord(start, size), nil
 	}
 }
 
-// endRecord checks the size of a complete record of size bytes (without its line end).
-// Longer records are caught earlier, after each chunk read, this one only at its end.
-func (s *scanner) endRecord(start, size int) (int, error) {
-	if size > MaxRecordSize {
-		return 0, s.formatError(start, recordTooLong)
+// endRecord notes whether a complete record of size bytes (without its line end) is too
+// long and returns start. Longer records are mostly caught earlier, after a chunk read; one
+// that ends in the chunk that takes it past the limit only here.
+func (s *scanner) endRecord(start, size int) int {
+	if size > s.maxRecord {
+		s.tooLong = true
 	}
-	return start, nil
+	return start
 }
 
-const (
-	loneCR        = "carriage return (CR) not followed by a line feed (LF)"
-	recordTooLong = "record longer than 1 MiB"
+const loneCR = "carriage return (CR) not followed by a line feed (LF)"
+
+// Messages for records over MaxRecordSize, derived from it so that the limit stays in one place.
+var (
+	rowTooLong    = "row is longer than " + sizeText(MaxRecordSize)
+	headerTooLong = "header is longer than " + sizeText(MaxRecordSize)
 )
+
+// sizeText writes a size in bytes as people read it: "1 MiB", or "1000 bytes".
+func sizeText(n int) string {
+	if n%(1<<20) == 0 {
+		return strconv.Itoa(n>>20) + " MiB"
+	}
+	return strconv.Itoa(n) + " bytes"
+}
 
 func isUnquotedSpecial(c byte) bool { return c == ',' || c == '"' || c == '\r' || c == '\n' }
 

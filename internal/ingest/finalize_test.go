@@ -103,6 +103,8 @@ func TestFinalizeFileErrors(t *testing.T) {
 		{"stray quote, skip_invalid_rows", realHeader + row + "2022-07-12 16:41:01,1,2,3,4,D\"x\n", true, []string{"malformed CSV on line 3"}},
 		{"unterminated quote", realHeader + row + row + "2022-07-12 16:41:01,1,2,3,4,\"D\n", false, []string{"malformed CSV on line 4"}},
 		{"lone CR", realHeader + "2022-07-12 16:41:01,1,2,3,4,D\rx\n", true, []string{"malformed CSV on line 2"}},
+		{"header over the record size", "\n" + strings.Repeat(" ", csvrows.MaxRecordSize) + realHeader + row, true, []string{"line 2", "header is longer than 1 MiB"}},
+		{"unterminated quote in an oversized row", realHeader + row + "2022-07-12 16:41:01,1,2,3,4,\"" + strings.Repeat("D\n", csvrows.MaxRecordSize), true, []string{"malformed CSV on line 3"}},
 		// An invalid row ends the COPY early; the rest is still read, and a malformed file is
 		// still a malformed file, not a 422.
 		{"malformed after an invalid row", realHeader + "2022-07-12 16:41:00,1,2,300,4,D\n" + row + "x,\"y\"z\n", false, []string{"malformed CSV on line 4"}},
@@ -110,7 +112,11 @@ func TestFinalizeFileErrors(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			name := fmt.Sprintf("file%d.csv", i)
-			total := upload(t, svc, "veh1", name, []byte(tt.file), 7) // chunk boundaries everywhere
+			size := 7 // chunk boundaries everywhere
+			if len(tt.file) > 1<<16 {
+				size = 100_003 // within ingest.MaxTotalChunks
+			}
+			total := upload(t, svc, "veh1", name, []byte(tt.file), size)
 			_, err := svc.Finalize(t.Context(), ingest.FinalizeRequest{VehicleID: "veh1", FileName: name, Total: total, SkipInvalid: tt.skipInvalid})
 			wantKind(t, err, apperr.KindInvalid, tt.wantIn...)
 			wantChunksKept(t, svc, "veh1", name, total)
@@ -177,6 +183,44 @@ func TestFinalizeInvalidRows(t *testing.T) {
 	}
 	if got := storedRows(t, pool, "veh1"); !slices.Equal(got, want) {
 		t.Errorf("stored %+v, want %+v", got, want)
+	}
+}
+
+// TestFinalizeOversizedRow: a row over csvrows.MaxRecordSize is an invalid row like any
+// other, whatever the chunks cut it into, and the rows after it keep their line numbers.
+func TestFinalizeOversizedRow(t *testing.T) {
+	svc, pool := newService(t, ingest.Options{})
+	lines := csvrows.MaxRecordSize / 4
+	value := strings.Repeat("x,\r\n", lines) // quoted: commas and line ends
+	file := realHeader +                     // line 1
+		"2022-07-12 16:41:00,1,2,3,4,D\r\n" + // 2: valid
+		"2022-07-12 16:41:01,1,2,3,4,\"" + value + "\"\r\n" + // 3 to 3+lines: too long
+		"2022-07-12 16:41:02,1,2,300,4,D\r\n" + // 4+lines: soc out of range
+		"2022-07-12 16:41:03,1,2,3,4,D" // 5+lines: valid, no line end
+	total := upload(t, svc, "veh1", "f.csv", []byte(file), 100_003)
+	wantErrs := func(t *testing.T, got []csvrows.RowError) {
+		t.Helper()
+		if len(got) != 2 || got[0].Line != 3 || got[0].Column != nil || got[0].Value != "" || !strings.Contains(got[0].Message, "longer than 1 MiB") ||
+			got[1].Line != 4+lines || deref(got[1].Column) != "soc" {
+			t.Errorf("errors = %+v, want line 3 (too long, no column or value) and line %d (soc)", got, 4+lines)
+		}
+	}
+
+	_, err := svc.Finalize(t.Context(), ingest.FinalizeRequest{VehicleID: "veh1", FileName: "f.csv", Total: total})
+	var rie *ingest.RowsInvalidError
+	if !errors.As(err, &rie) || rie.Invalid != 2 {
+		t.Fatalf("Finalize = %v (%T), want *RowsInvalidError of two rows", err, err)
+	}
+	wantErrs(t, rie.Errors)
+	wantNothingInserted(t, pool)
+
+	res := finalize(t, svc, "veh1", "f.csv", total, true)
+	if res.RowsReceived != 4 || res.RowsInserted != 2 || res.RowsInvalid != 2 {
+		t.Errorf("result = %+v, want 4 received, 2 inserted, 2 invalid", res)
+	}
+	wantErrs(t, res.Errors)
+	if got := storedRows(t, pool, "veh1"); len(got) != 2 || got[1].Timestamp != "2022-07-12T16:41:03.000000Z" {
+		t.Errorf("stored %+v, want the rows of lines 2 and %d", got, 5+lines)
 	}
 }
 

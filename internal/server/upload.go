@@ -184,7 +184,7 @@ func (h *Handlers) FinalizeUpload(ctx context.Context, req api.FinalizeUploadReq
 	if err != nil {
 		return nil, err
 	}
-	out := api.FinalizeUpload200JSONResponse{
+	return api.FinalizeUpload200JSONResponse{
 		Status:        api.Processed,
 		VehicleId:     b.VehicleId,
 		FileName:      b.FileName,
@@ -192,14 +192,11 @@ func (h *Handlers) FinalizeUpload(ctx context.Context, req api.FinalizeUploadReq
 		RowsInserted:  res.RowsInserted,
 		RowsDuplicate: res.RowsDuplicate,
 		RowsInvalid:   res.RowsInvalid,
-	}
-	if len(res.Errors) > 0 {
-		e := toAPIRowErrors(res.Errors)
-		out.Errors = &e
-	}
-	return out, nil
+		Errors:        toAPIRowErrors(res.Errors), // [] without skip_invalid_rows: invalid rows were a 422
+	}, nil
 }
 
+// toAPIRowErrors never returns nil: an empty report is "errors": [], not null.
 func toAPIRowErrors(es []csvrows.RowError) []api.RowError {
 	out := make([]api.RowError, len(es))
 	for i, e := range es {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vehicle-data/vehicle-data/gen/client"
 	"github.com/vehicle-data/vehicle-data/internal/config"
+	"github.com/vehicle-data/vehicle-data/internal/csvrows"
 	"github.com/vehicle-data/vehicle-data/internal/testdb"
 )
 
@@ -276,7 +277,7 @@ func TestFinalizeErrors(t *testing.T) {
 		code, b = e.finalize(t, "w", "r.csv", 1, true)
 		var res client.FinalizeResult
 		json.Unmarshal(b, &res)
-		if code != 200 || res.RowsInserted != 1 || res.RowsInvalid != 3 || res.Errors == nil || len(*res.Errors) != 3 {
+		if code != 200 || res.RowsInserted != 1 || res.RowsInvalid != 3 || len(res.Errors) != 3 {
 			t.Fatalf("skip_invalid_rows: %d %s", code, b)
 		}
 	})
@@ -291,6 +292,93 @@ func TestFinalizeErrors(t *testing.T) {
 				t.Errorf("%s: got %d %s", body, code, b)
 			} else {
 				problem(t, b)
+			}
+		}
+	})
+}
+
+// TestFinalizeRecordSize: a row over csvrows.MaxRecordSize is one invalid row, in the 422 and
+// in the 200 of skip_invalid_rows, and a 200 always reports its invalid rows, none as [].
+func TestFinalizeRecordSize(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	// putFile sends data in the dashboard's 1 MiB chunks and returns their number.
+	putFile := func(t *testing.T, vehicle, name, data string) int32 {
+		t.Helper()
+		const size = 1 << 20
+		total := (len(data) + size - 1) / size
+		for i := range total {
+			if code, b := e.putChunk(t, vehicle, name, i, total, []byte(data[i*size:min(len(data), (i+1)*size)])); code != 200 {
+				t.Fatalf("chunk %d of %d: %d %s", i, total, code, b)
+			}
+		}
+		return int32(total)
+	}
+	finalize := func(t *testing.T, vehicle, name string, total int32, skip bool) *client.FinalizeUploadResponse {
+		t.Helper()
+		res, err := e.Client.FinalizeUploadWithResponse(ctx, client.FinalizeRequest{VehicleId: vehicle, FileName: name, TotalChunks: total, SkipInvalidRows: &skip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	// rawFields decodes a body's top level only, so that an absent field and null stay apart.
+	rawFields := func(t *testing.T, body []byte) map[string]string {
+		t.Helper()
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("body is not a JSON object: %v: %.200s", err, body)
+		}
+		out := make(map[string]string, len(m))
+		for k, v := range m {
+			out[k] = string(v)
+		}
+		return out
+	}
+
+	t.Run("oversized row: 422, then skipped with skip_invalid_rows", func(t *testing.T) {
+		file := csvHeader + // line 1
+			"2024-08-01,1,1,50,1,D\n" + // 2
+			"2024-08-02,1,1,50,1,\"" + strings.Repeat("x\n", csvrows.MaxRecordSize/2) + "\"\n" + // 3: too long, over 1+MaxRecordSize/2 lines
+			"2024-08-03,1,1,50,1,D\n"
+		total := putFile(t, "big", "big.csv", file)
+		wantReport := func(t *testing.T, errs []client.RowError) {
+			t.Helper()
+			if len(errs) != 1 || errs[0].Line != 3 || errs[0].Column != nil || errs[0].Value != "" || !strings.Contains(errs[0].Message, "longer than 1 MiB") {
+				t.Errorf("errors = %+v, want one on line 3, no column, no value, saying it is longer than 1 MiB", errs)
+			}
+		}
+
+		res := finalize(t, "big", "big.csv", total, false)
+		if res.StatusCode() != 422 || res.JSON422 == nil || res.JSON422.RowsInvalid != 1 || res.JSON422.Detail == "" {
+			t.Fatalf("finalize: %d %.300s", res.StatusCode(), res.Body)
+		}
+		wantReport(t, res.JSON422.Errors)
+		if code, p, _ := listBody(t, e, "vehicle_id=big"); code != 200 || p.Count != 0 {
+			t.Errorf("rows were inserted despite the 422: %d", p.Count)
+		}
+
+		res = finalize(t, "big", "big.csv", total, true)
+		if res.StatusCode() != 200 || res.JSON200 == nil {
+			t.Fatalf("finalize with skip_invalid_rows: %d %.300s", res.StatusCode(), res.Body)
+		}
+		if r := res.JSON200; r.RowsReceived != 3 || r.RowsInserted != 2 || r.RowsInvalid != 1 {
+			t.Errorf("result: %s", res.Body)
+		}
+		wantReport(t, res.JSON200.Errors)
+	})
+
+	t.Run("clean file: rows_invalid 0 and errors [], with and without skip_invalid_rows", func(t *testing.T) {
+		for i, skip := range []bool{true, false} {
+			name := fmt.Sprintf("clean%d.csv", i)
+			total := putFile(t, "clean", name, csvHeader+fmt.Sprintf("2024-09-0%d,1,1,50,1,D\n", i+1))
+			res := finalize(t, "clean", name, total, skip)
+			if res.StatusCode() != 200 {
+				t.Fatalf("skip_invalid_rows=%v: %d %s", skip, res.StatusCode(), res.Body)
+			}
+			if f := rawFields(t, res.Body); f["errors"] != "[]" || f["rows_invalid"] != "0" || f["rows_inserted"] != "1" {
+				t.Errorf("skip_invalid_rows=%v: body %s, want \"rows_invalid\":0 and \"errors\":[]", skip, res.Body)
 			}
 		}
 	})

@@ -94,7 +94,7 @@ func TestFormatResult(t *testing.T) {
 	}
 	base := client.FinalizeResult{FileName: "veh1.csv", VehicleId: "veh1", RowsReceived: 1000, RowsInserted: 990, RowsDuplicate: 3, RowsInvalid: 7}
 	withErrors := base
-	withErrors.Errors = &rows
+	withErrors.Errors = rows
 	tests := []struct {
 		name string
 		res  *client.FinalizeResult

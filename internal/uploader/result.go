@@ -16,10 +16,7 @@ func FormatResult(res *client.FinalizeResult) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (vehicle %s): %d rows received, %d inserted, %d duplicate, %d invalid",
 		res.FileName, res.VehicleId, res.RowsReceived, res.RowsInserted, res.RowsDuplicate, res.RowsInvalid)
-	if res.Errors == nil {
-		return b.String()
-	}
-	rows := *res.Errors
+	rows := res.Errors
 	for i, r := range rows {
 		if i == maxShownRows {
 			fmt.Fprintf(&b, "\n  ... and %d more invalid rows", max(res.RowsInvalid, int64(len(rows)))-int64(i))
