@@ -10,8 +10,10 @@ ORDER BY vehicle_id;
 
 -- name: ListVehicleKeys :many
 -- Every vehicle with samples, with its key: the list's vehicleIDs, and the map from the keys
--- that list and export queries return to ids.
-SELECT vehicle_key, vehicle_id, record_count
+-- that list and export queries return to ids. Count and span let a time range that holds a
+-- vehicle's whole span (or none of it) be counted without reading its rollups.
+SELECT vehicle_key, vehicle_id, record_count,
+    first_timestamp::timestamptz AS first_timestamp, last_timestamp::timestamptz AS last_timestamp
 FROM vehicles
 WHERE record_count > 0
 ORDER BY vehicle_id;

@@ -62,20 +62,24 @@ func (q *Queries) GetVehicle(ctx context.Context, db DBTX, vehicleID string) (Ge
 }
 
 const listVehicleKeys = `-- name: ListVehicleKeys :many
-SELECT vehicle_key, vehicle_id, record_count
+SELECT vehicle_key, vehicle_id, record_count,
+    first_timestamp::timestamptz AS first_timestamp, last_timestamp::timestamptz AS last_timestamp
 FROM vehicles
 WHERE record_count > 0
 ORDER BY vehicle_id
 `
 
 type ListVehicleKeysRow struct {
-	VehicleKey  int32
-	VehicleID   string
-	RecordCount int64
+	VehicleKey     int32
+	VehicleID      string
+	RecordCount    int64
+	FirstTimestamp time.Time
+	LastTimestamp  time.Time
 }
 
 // Every vehicle with samples, with its key: the list's vehicleIDs, and the map from the keys
-// that list and export queries return to ids.
+// that list and export queries return to ids. Count and span let a time range that holds a
+// vehicle's whole span (or none of it) be counted without reading its rollups.
 func (q *Queries) ListVehicleKeys(ctx context.Context, db DBTX) ([]ListVehicleKeysRow, error) {
 	rows, err := db.Query(ctx, listVehicleKeys)
 	if err != nil {
@@ -85,7 +89,13 @@ func (q *Queries) ListVehicleKeys(ctx context.Context, db DBTX) ([]ListVehicleKe
 	var items []ListVehicleKeysRow
 	for rows.Next() {
 		var i ListVehicleKeysRow
-		if err := rows.Scan(&i.VehicleKey, &i.VehicleID, &i.RecordCount); err != nil {
+		if err := rows.Scan(
+			&i.VehicleKey,
+			&i.VehicleID,
+			&i.RecordCount,
+			&i.FirstTimestamp,
+			&i.LastTimestamp,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
