@@ -82,7 +82,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	m := metrics.New(pool)
-	ing := ingest.New(pool, ingest.Options{MaxChunkBytes: cfg.MaxChunkBytes, Logger: logger, Metrics: m})
+	ing := ingest.New(pool, ingest.Options{
+		MaxChunkBytes: cfg.MaxChunkBytes, Logger: logger, Metrics: m,
+		MaxUploadBytes: cfg.MaxUploadBytes, MaxPendingUploadBytes: cfg.MaxPendingUploadBytes,
+	})
 	handler := server.New(server.Options{
 		Config:  cfg,
 		Logger:  logger,

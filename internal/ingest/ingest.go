@@ -50,6 +50,11 @@ type Options struct {
 	MaxChunkBytes int64        // largest chunk accepted, 1..config.MaxChunkBytesLimit; 0 means config.Default's
 	Logger        *slog.Logger // nil discards logs
 	Metrics       Metrics      // nil records nothing
+
+	// Quotas on unfinalized uploads (config.Validate keeps them consistent); 0 means
+	// config.Default's.
+	MaxUploadBytes        int64 // most bytes one upload's chunks may add up to (413 above)
+	MaxPendingUploadBytes int64 // most bytes all unfinalized uploads together may hold (507 above)
 }
 
 // Service stores chunks and finalizes uploads. It is safe for concurrent use by any number
@@ -58,6 +63,7 @@ type Service struct {
 	pool          *pgxpool.Pool
 	q             *db.Queries
 	maxChunkBytes int64
+	quota         quota
 	log           *slog.Logger
 	metrics       Metrics
 	// pairSlot serialises taking the two connections a finalize needs, so that concurrent
@@ -72,6 +78,7 @@ func New(pool *pgxpool.Pool, opts Options) *Service {
 		pool:          pool,
 		q:             db.New(),
 		maxChunkBytes: opts.MaxChunkBytes,
+		quota:         newQuota(opts.MaxUploadBytes, opts.MaxPendingUploadBytes),
 		log:           opts.Logger,
 		metrics:       opts.Metrics,
 		pairSlot:      make(chan struct{}, 1),
