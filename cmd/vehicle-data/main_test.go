@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -200,7 +202,8 @@ func TestServeMigratesAndShutsDownGracefully(t *testing.T) {
 	logs := &lockedBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--shutdown-timeout", "10s"},
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--shutdown-timeout", "10s",
+			"--max-chunk-bytes", "1KiB", "--max-upload-bytes", "1KiB", "--max-pending-upload-bytes", "1KiB"},
 			func(k string) string {
 				if k == "DATABASE_URL" {
 					return dbURL
@@ -230,6 +233,33 @@ func TestServeMigratesAndShutsDownGracefully(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("/readyz after start: %d (the schema should have been migrated on start)", resp.StatusCode)
+	}
+	// The upload quotas reach the service: one KiB fills both.
+	c, err := client.NewClientWithResponses("http://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		file  string
+		index int
+		size  int
+		want  int
+	}{{"a.csv", 0, 1024, 200}, {"a.csv", 1, 1, 413}, {"b.csv", 0, 1, 507}} {
+		var body bytes.Buffer
+		w := multipart.NewWriter(&body)
+		for k, v := range map[string]string{"file_name": tt.file, "chunk_index": fmt.Sprint(tt.index), "total_chunks": "2", "vehicle_id": "v"} {
+			w.WriteField(k, v)
+		}
+		part, _ := w.CreateFormFile("chunk", tt.file)
+		part.Write(bytes.Repeat([]byte("x"), tt.size))
+		w.Close()
+		r, err := c.UploadChunkWithBodyWithResponse(t.Context(), w.FormDataContentType(), &body)
+		if err != nil {
+			t.Fatalf("chunk %d of %s: %v", tt.index, tt.file, err)
+		}
+		if r.StatusCode() != tt.want || (tt.want != 200 && !strings.Contains(string(r.Body), "limit of 1024 bytes")) {
+			t.Errorf("chunk %d of %s (%d bytes): %d %s; want %d naming the 1024-byte limit", tt.index, tt.file, tt.size, r.StatusCode(), r.Body, tt.want)
+		}
 	}
 	if !strings.Contains(logs.String(), "no API tokens configured") {
 		t.Errorf("no warning about the open server in the logs")
