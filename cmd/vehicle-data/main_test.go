@@ -35,11 +35,17 @@ func noenv(string) string { return "" }
 // startServer runs the real HTTP stack and counts the chunk posts it receives.
 func startServer(t *testing.T) (string, *atomic.Int64) {
 	t.Helper()
+	return startServerWith(t, ingest.Options{})
+}
+
+// startServerWith is startServer with the ingest service's options.
+func startServerWith(t *testing.T, opts ingest.Options) (string, *atomic.Int64) {
+	t.Helper()
 	pool := testdb.New(t)
 	h := server.New(server.Options{
 		Config:  config.Default(),
 		Records: records.NewStore(pool),
-		Ingest:  ingest.New(pool, ingest.Options{}),
+		Ingest:  ingest.New(pool, opts),
 	})
 	var chunks atomic.Int64
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -126,6 +132,49 @@ func TestUploadFailureExitsWithDetail(t *testing.T) {
 	}
 	if out := stderr.String(); !strings.Contains(out, "422") || !strings.Contains(out, "soc") {
 		t.Errorf("stderr should carry the server's detail and the bad row: %q", out)
+	}
+}
+
+// The real server's 507 reaches the user with its detail and a hint, after one attempt.
+func TestUploadOverQuotaExitsWithDetail(t *testing.T) {
+	url, chunks := startServerWith(t, ingest.Options{MaxChunkBytes: 1 << 10, MaxUploadBytes: 2 << 10, MaxPendingUploadBytes: 2 << 10})
+	// Another upload holds 600 of the 2048 bytes, so the file's second chunk does not fit.
+	var form bytes.Buffer
+	w := multipart.NewWriter(&form)
+	for k, v := range map[string]string{"file_name": "other.csv", "chunk_index": "0", "total_chunks": "2", "vehicle_id": "other"} {
+		w.WriteField(k, v)
+	}
+	part, _ := w.CreateFormFile("chunk", "other.csv")
+	part.Write(bytes.Repeat([]byte("y"), 600))
+	w.Close()
+	resp, err := http.Post(url+"/api/v1/vehicle_data/upload_chunk/", w.FormDataContentType(), &form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the other upload's chunk: %d", resp.StatusCode)
+	}
+	chunks.Store(0)
+
+	path := filepath.Join(t.TempDir(), "big.csv")
+	os.WriteFile(path, bytes.Repeat([]byte("x"), 1500), 0o644)
+	var stdout, stderr bytes.Buffer
+	err = run(t.Context(), []string{"upload", "--server", url, "--chunk-size", "1KiB", "--parallel", "1", path}, noenv, &stdout, &stderr)
+	if err == nil {
+		t.Fatal("upload over the quota succeeded")
+	}
+	for _, want := range []string{
+		"upload_chunk 1: server answered 507 Insufficient Storage",
+		"more than the limit of 2048 bytes (max-pending-upload-bytes)",
+		"the server's storage for unfinalized uploads is full",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr should contain %q:\n%s", want, stderr.String())
+		}
+	}
+	if n := chunks.Load(); n != 2 {
+		t.Errorf("%d chunk posts, want 2 (the one that fits, the one refused once)", n)
 	}
 }
 
