@@ -20,9 +20,9 @@ import (
 // lock already makes its chunks arrive one at a time. The total needs one lock for all
 // uploads: a chunk that adds bytes takes a transaction-level advisory lock after its (large)
 // insert, then sums the uploads' bytes, then commits or rolls back, which releases the lock.
-// Whoever held the lock before has committed by then, and under READ COMMITTED the sum, a new
-// statement, sees it; chunks that have not yet taken the lock are not counted, but they will
-// count this one. Only the sum (about 0.1 ms: one row per upload) and the commit (with its WAL
+// Whoever held the lock before has committed (or rolled back) by then, and under READ
+// COMMITTED the sum, a new statement, sees it; chunks that have not yet taken the lock are not
+// counted, but they will count this one. Only the sum (about 0.1 ms: one row per upload) and the commit (with its WAL
 // flush) run under the lock, so concurrent chunks still write their data in parallel, but
 // chunks that add bytes commit one at a time. Finalizes and purges only lower the sum and
 // take no part.
