@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -33,11 +35,17 @@ func noenv(string) string { return "" }
 // startServer runs the real HTTP stack and counts the chunk posts it receives.
 func startServer(t *testing.T) (string, *atomic.Int64) {
 	t.Helper()
+	return startServerWith(t, ingest.Options{})
+}
+
+// startServerWith is startServer with the ingest service's options.
+func startServerWith(t *testing.T, opts ingest.Options) (string, *atomic.Int64) {
+	t.Helper()
 	pool := testdb.New(t)
 	h := server.New(server.Options{
 		Config:  config.Default(),
 		Records: records.NewStore(pool, records.StoreOptions{}),
-		Ingest:  ingest.New(pool, ingest.Options{}),
+		Ingest:  ingest.New(pool, opts),
 	})
 	var chunks atomic.Int64
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -127,6 +135,49 @@ func TestUploadFailureExitsWithDetail(t *testing.T) {
 	}
 }
 
+// The real server's 507 reaches the user with its detail and a hint, after one attempt.
+func TestUploadOverQuotaExitsWithDetail(t *testing.T) {
+	url, chunks := startServerWith(t, ingest.Options{MaxChunkBytes: 1 << 10, MaxUploadBytes: 2 << 10, MaxPendingUploadBytes: 2 << 10})
+	// Another upload holds 600 of the 2048 bytes, so the file's second chunk does not fit.
+	var form bytes.Buffer
+	w := multipart.NewWriter(&form)
+	for k, v := range map[string]string{"file_name": "other.csv", "chunk_index": "0", "total_chunks": "2", "vehicle_id": "other"} {
+		w.WriteField(k, v)
+	}
+	part, _ := w.CreateFormFile("chunk", "other.csv")
+	part.Write(bytes.Repeat([]byte("y"), 600))
+	w.Close()
+	resp, err := http.Post(url+"/api/v1/vehicle_data/upload_chunk/", w.FormDataContentType(), &form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the other upload's chunk: %d", resp.StatusCode)
+	}
+	chunks.Store(0)
+
+	path := filepath.Join(t.TempDir(), "big.csv")
+	os.WriteFile(path, bytes.Repeat([]byte("x"), 1500), 0o644)
+	var stdout, stderr bytes.Buffer
+	err = run(t.Context(), []string{"upload", "--server", url, "--chunk-size", "1KiB", "--parallel", "1", path}, noenv, &stdout, &stderr)
+	if err == nil {
+		t.Fatal("upload over the quota succeeded")
+	}
+	for _, want := range []string{
+		"upload_chunk 1: server answered 507 Insufficient Storage",
+		"more than the limit of 2048 bytes (max-pending-upload-bytes)",
+		"the server's storage for unfinalized uploads is full",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr should contain %q:\n%s", want, stderr.String())
+		}
+	}
+	if n := chunks.Load(); n != 2 {
+		t.Errorf("%d chunk posts, want 2 (the one that fits, the one refused once)", n)
+	}
+}
+
 func TestImportDir(t *testing.T) {
 	url, _ := startServer(t)
 	dir := t.TempDir()
@@ -200,7 +251,8 @@ func TestServeMigratesAndShutsDownGracefully(t *testing.T) {
 	logs := &lockedBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--shutdown-timeout", "10s"},
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--shutdown-timeout", "10s",
+			"--max-chunk-bytes", "1KiB", "--max-upload-bytes", "1KiB", "--max-pending-upload-bytes", "1KiB"},
 			func(k string) string {
 				if k == "DATABASE_URL" {
 					return dbURL
@@ -230,6 +282,33 @@ func TestServeMigratesAndShutsDownGracefully(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("/readyz after start: %d (the schema should have been migrated on start)", resp.StatusCode)
+	}
+	// The upload quotas reach the service: one KiB fills both.
+	c, err := client.NewClientWithResponses("http://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		file  string
+		index int
+		size  int
+		want  int
+	}{{"a.csv", 0, 1024, 200}, {"a.csv", 1, 1, 413}, {"b.csv", 0, 1, 507}} {
+		var body bytes.Buffer
+		w := multipart.NewWriter(&body)
+		for k, v := range map[string]string{"file_name": tt.file, "chunk_index": fmt.Sprint(tt.index), "total_chunks": "2", "vehicle_id": "v"} {
+			w.WriteField(k, v)
+		}
+		part, _ := w.CreateFormFile("chunk", tt.file)
+		part.Write(bytes.Repeat([]byte("x"), tt.size))
+		w.Close()
+		r, err := c.UploadChunkWithBodyWithResponse(t.Context(), w.FormDataContentType(), &body)
+		if err != nil {
+			t.Fatalf("chunk %d of %s: %v", tt.index, tt.file, err)
+		}
+		if r.StatusCode() != tt.want || (tt.want != 200 && !strings.Contains(string(r.Body), "limit of 1024 bytes")) {
+			t.Errorf("chunk %d of %s (%d bytes): %d %s; want %d naming the 1024-byte limit", tt.index, tt.file, tt.size, r.StatusCode(), r.Body, tt.want)
+		}
 	}
 	if !strings.Contains(logs.String(), "no API tokens configured") {
 		t.Errorf("no warning about the open server in the logs")

@@ -98,6 +98,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	ing := ingest.New(pools.Interactive, ingest.Options{
 		MaxChunkBytes: cfg.MaxChunkBytes, Logger: logger, Metrics: m,
 		FinalizePool: pools.Ingest, AcquireTimeout: cfg.Limits.AcquireTimeout,
+		MaxUploadBytes: cfg.MaxUploadBytes, MaxPendingUploadBytes: cfg.MaxPendingUploadBytes,
 	})
 	handler := server.New(server.Options{
 		Config: cfg,

@@ -6,19 +6,51 @@ VALUES (@vehicle_id, @file_name, @total_chunks)
 ON CONFLICT (vehicle_id, file_name) DO UPDATE SET updated_at = now()
 RETURNING u.total_chunks;
 
--- name: UpsertUploadChunk :exec
--- Sending an index again replaces it, so clients can retry.
-INSERT INTO upload_chunks AS c (vehicle_id, file_name, chunk_index, data, size)
-VALUES (@vehicle_id, @file_name, @chunk_index, @data, octet_length(@data::bytea))
-ON CONFLICT (vehicle_id, file_name, chunk_index) DO UPDATE SET
-    data        = EXCLUDED.data,
-    size        = EXCLUDED.size,
-    received_at = now();
+-- name: StoreUploadChunk :one
+-- Stores a chunk (sending an index again replaces it, so clients can retry) and keeps the
+-- upload's bytes: it adds the new chunk's size less the size of the chunk it replaces, and
+-- returns the upload's bytes after that and what was added. It runs under the upload's row
+-- lock (UpsertUpload), so nothing else changes this upload's chunks meanwhile; every part of
+-- the statement sees one snapshot, so old is the chunk as it was before the replacement.
+WITH old AS (
+    SELECT o.size
+    FROM upload_chunks o
+    WHERE o.vehicle_id = @vehicle_id AND o.file_name = @file_name AND o.chunk_index = @chunk_index
+), stored AS (
+    INSERT INTO upload_chunks AS c (vehicle_id, file_name, chunk_index, data, size)
+    VALUES (@vehicle_id, @file_name, @chunk_index, @data, octet_length(@data::bytea))
+    ON CONFLICT (vehicle_id, file_name, chunk_index) DO UPDATE SET
+        data        = EXCLUDED.data,
+        size        = EXCLUDED.size,
+        received_at = now()
+    RETURNING c.size
+), delta AS (
+    SELECT (SELECT s.size FROM stored s) - coalesce((SELECT o.size FROM old o), 0) AS added
+)
+UPDATE uploads u
+SET bytes = u.bytes + d.added
+FROM delta d
+WHERE u.vehicle_id = @vehicle_id AND u.file_name = @file_name
+RETURNING u.bytes, d.added::bigint AS added;
 
 -- name: CountUploadChunks :one
 SELECT count(*)::integer AS received
 FROM upload_chunks
 WHERE vehicle_id = @vehicle_id AND file_name = @file_name;
+
+-- name: LockUploadQuota :exec
+-- The one lock behind the quota on all unfinalized uploads, held to the end of the transaction.
+-- Every chunk that adds bytes takes it after storing itself and before reading
+-- PendingUploadBytes, so such chunks commit one at a time across all replicas and each one
+-- sees the bytes of all before it (READ COMMITTED: a statement sees what committed before it
+-- began). The key is the first 8 bytes of sha256("vehicle-data: upload quota"), apart from
+-- goose's migration lock.
+SELECT pg_advisory_xact_lock(8846050723755880813);
+
+-- name: PendingUploadBytes :one
+-- Bytes held by all unfinalized uploads: one row per upload (see migration 00005).
+SELECT coalesce(sum(bytes), 0)::bigint AS bytes
+FROM uploads;
 
 -- name: UploadStatus :many
 -- One statement, so the upload and its chunk list come from one snapshot. An upload without

@@ -525,6 +525,9 @@ type BadRequest = Problem
 // Conflict An error. `detail` is always set; `errors` names each bad field or parameter.
 type Conflict = Problem
 
+// InsufficientStorage An error. `detail` is always set; `errors` names each bad field or parameter.
+type InsufficientStorage = Problem
+
 // InvalidPage An error. `detail` is always set; `errors` names each bad field or parameter.
 type InvalidPage = Problem
 
@@ -1016,6 +1019,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 type BadRequestJSONResponse Problem
 
 type ConflictJSONResponse Problem
+
+type InsufficientStorageJSONResponse Problem
 
 type InvalidPageJSONResponse Problem
 
@@ -1693,6 +1698,22 @@ func (response UploadChunk503JSONResponse) VisitUploadChunkResponse(w http.Respo
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
 	}
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadChunk507JSONResponse struct {
+	InsufficientStorageJSONResponse
+}
+
+func (response UploadChunk507JSONResponse) VisitUploadChunkResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }

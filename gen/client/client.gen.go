@@ -525,6 +525,9 @@ type BadRequest = Problem
 // Conflict An error. `detail` is always set; `errors` names each bad field or parameter.
 type Conflict = Problem
 
+// InsufficientStorage An error. `detail` is always set; `errors` names each bad field or parameter.
+type InsufficientStorage = Problem
+
 // InvalidPage An error. `detail` is always set; `errors` names each bad field or parameter.
 type InvalidPage = Problem
 
@@ -816,6 +819,13 @@ type ClientInterface interface {
 	// are stored durably in PostgreSQL, so any replica may take any chunk and a restart loses
 	// nothing. Uploads never finalized are removed after a configurable time (default 24 h).
 	//
+	// Unfinalized uploads are bounded: a chunk over the chunk limit (`max-chunk-bytes`, default
+	// 16 MiB), or one that would make its upload's chunks add up to more than the per-upload
+	// limit (`max-upload-bytes`, default 2 GiB), is a `413`; one that would make all unfinalized
+	// uploads together hold more than the total (`max-pending-upload-bytes`, default 8 GiB) is
+	// a `507`. A re-sent index counts with its new size only. The `detail` names the limit,
+	// and nothing of a refused chunk is stored.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/vehicle_data/upload_chunk/ (the `UploadChunk` operationId).
@@ -1029,6 +1039,13 @@ func (c *Client) FinalizeUpload(ctx context.Context, body FinalizeUploadJSONRequ
 // any order and concurrently; sending an index again replaces it, so retries are safe. Chunks
 // are stored durably in PostgreSQL, so any replica may take any chunk and a restart loses
 // nothing. Uploads never finalized are removed after a configurable time (default 24 h).
+//
+// Unfinalized uploads are bounded: a chunk over the chunk limit (`max-chunk-bytes`, default
+// 16 MiB), or one that would make its upload's chunks add up to more than the per-upload
+// limit (`max-upload-bytes`, default 2 GiB), is a `413`; one that would make all unfinalized
+// uploads together hold more than the total (`max-pending-upload-bytes`, default 8 GiB) is
+// a `507`. A re-sent index counts with its new size only. The `detail` names the limit,
+// and nothing of a refused chunk is stored.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1944,6 +1961,13 @@ type ClientWithResponsesInterface interface {
 	// are stored durably in PostgreSQL, so any replica may take any chunk and a restart loses
 	// nothing. Uploads never finalized are removed after a configurable time (default 24 h).
 	//
+	// Unfinalized uploads are bounded: a chunk over the chunk limit (`max-chunk-bytes`, default
+	// 16 MiB), or one that would make its upload's chunks add up to more than the per-upload
+	// limit (`max-upload-bytes`, default 2 GiB), is a `413`; one that would make all unfinalized
+	// uploads together hold more than the total (`max-pending-upload-bytes`, default 8 GiB) is
+	// a `507`. A re-sent index counts with its new size only. The `detail` names the limit,
+	// and nothing of a refused chunk is stored.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/vehicle_data/upload_chunk/ (the `UploadChunk` operationId).
@@ -2428,6 +2452,8 @@ type UploadChunkResponse struct {
 	JSON415 *UnsupportedMediaType
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
+	// JSON507 the response for an HTTP 507 `application/json` response
+	JSON507 *InsufficientStorage
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UploadChunkResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2467,6 +2493,11 @@ func (r UploadChunkResponse) GetJSON415() *UnsupportedMediaType {
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
 func (r UploadChunkResponse) GetJSON503() *Unavailable {
 	return r.JSON503
+}
+
+// GetJSON507 returns the response for an HTTP 507 `application/json` response
+func (r UploadChunkResponse) GetJSON507() *InsufficientStorage {
+	return r.JSON507
 }
 
 // GetBody returns the raw response body bytes
@@ -3042,6 +3073,13 @@ func (c *ClientWithResponses) FinalizeUploadWithResponse(ctx context.Context, bo
 // are stored durably in PostgreSQL, so any replica may take any chunk and a restart loses
 // nothing. Uploads never finalized are removed after a configurable time (default 24 h).
 //
+// Unfinalized uploads are bounded: a chunk over the chunk limit (`max-chunk-bytes`, default
+// 16 MiB), or one that would make its upload's chunks add up to more than the per-upload
+// limit (`max-upload-bytes`, default 2 GiB), is a `413`; one that would make all unfinalized
+// uploads together hold more than the total (`max-pending-upload-bytes`, default 8 GiB) is
+// a `507`. A re-sent index counts with its new size only. The `detail` names the limit,
+// and nothing of a refused chunk is stored.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/vehicle_data/upload_chunk/ (the `UploadChunk` operationId).
@@ -3587,6 +3625,13 @@ func ParseUploadChunkResponse(rsp *http.Response) (*UploadChunkResponse, error) 
 			return nil, err
 		}
 		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON507 = &dest
 
 	}
 

@@ -87,6 +87,7 @@ type Upload struct {
 	TotalChunks int32
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	Bytes       int64
 }
 
 type UploadChunk struct {

@@ -102,6 +102,34 @@ func (q *Queries) LockUploadForFinalize(ctx context.Context, db DBTX, arg LockUp
 	return total_chunks, err
 }
 
+const lockUploadQuota = `-- name: LockUploadQuota :exec
+SELECT pg_advisory_xact_lock(8846050723755880813)
+`
+
+// The one lock behind the quota on all unfinalized uploads, held to the end of the transaction.
+// Every chunk that adds bytes takes it after storing itself and before reading
+// PendingUploadBytes, so such chunks commit one at a time across all replicas and each one
+// sees the bytes of all before it (READ COMMITTED: a statement sees what committed before it
+// began). The key is the first 8 bytes of sha256("vehicle-data: upload quota"), apart from
+// goose's migration lock.
+func (q *Queries) LockUploadQuota(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, lockUploadQuota)
+	return err
+}
+
+const pendingUploadBytes = `-- name: PendingUploadBytes :one
+SELECT coalesce(sum(bytes), 0)::bigint AS bytes
+FROM uploads
+`
+
+// Bytes held by all unfinalized uploads: one row per upload (see migration 00005).
+func (q *Queries) PendingUploadBytes(ctx context.Context, db DBTX) (int64, error) {
+	row := db.QueryRow(ctx, pendingUploadBytes)
+	var bytes int64
+	err := row.Scan(&bytes)
+	return bytes, err
+}
+
 const purgeUploads = `-- name: PurgeUploads :execrows
 DELETE FROM uploads u
 USING (
@@ -153,6 +181,58 @@ func (q *Queries) ReadUploadChunkPart(ctx context.Context, db DBTX, arg ReadUplo
 	var part []byte
 	err := row.Scan(&part)
 	return part, err
+}
+
+const storeUploadChunk = `-- name: StoreUploadChunk :one
+WITH old AS (
+    SELECT o.size
+    FROM upload_chunks o
+    WHERE o.vehicle_id = $1 AND o.file_name = $2 AND o.chunk_index = $3
+), stored AS (
+    INSERT INTO upload_chunks AS c (vehicle_id, file_name, chunk_index, data, size)
+    VALUES ($1, $2, $3, $4, octet_length($4::bytea))
+    ON CONFLICT (vehicle_id, file_name, chunk_index) DO UPDATE SET
+        data        = EXCLUDED.data,
+        size        = EXCLUDED.size,
+        received_at = now()
+    RETURNING c.size
+), delta AS (
+    SELECT (SELECT s.size FROM stored s) - coalesce((SELECT o.size FROM old o), 0) AS added
+)
+UPDATE uploads u
+SET bytes = u.bytes + d.added
+FROM delta d
+WHERE u.vehicle_id = $1 AND u.file_name = $2
+RETURNING u.bytes, d.added::bigint AS added
+`
+
+type StoreUploadChunkParams struct {
+	VehicleID  string
+	FileName   string
+	ChunkIndex int32
+	Data       []byte
+}
+
+type StoreUploadChunkRow struct {
+	Bytes int64
+	Added int64
+}
+
+// Stores a chunk (sending an index again replaces it, so clients can retry) and keeps the
+// upload's bytes: it adds the new chunk's size less the size of the chunk it replaces, and
+// returns the upload's bytes after that and what was added. It runs under the upload's row
+// lock (UpsertUpload), so nothing else changes this upload's chunks meanwhile; every part of
+// the statement sees one snapshot, so old is the chunk as it was before the replacement.
+func (q *Queries) StoreUploadChunk(ctx context.Context, db DBTX, arg StoreUploadChunkParams) (StoreUploadChunkRow, error) {
+	row := db.QueryRow(ctx, storeUploadChunk,
+		arg.VehicleID,
+		arg.FileName,
+		arg.ChunkIndex,
+		arg.Data,
+	)
+	var i StoreUploadChunkRow
+	err := row.Scan(&i.Bytes, &i.Added)
+	return i, err
 }
 
 const uploadStatus = `-- name: UploadStatus :many
@@ -216,31 +296,4 @@ func (q *Queries) UpsertUpload(ctx context.Context, db DBTX, arg UpsertUploadPar
 	var total_chunks int32
 	err := row.Scan(&total_chunks)
 	return total_chunks, err
-}
-
-const upsertUploadChunk = `-- name: UpsertUploadChunk :exec
-INSERT INTO upload_chunks AS c (vehicle_id, file_name, chunk_index, data, size)
-VALUES ($1, $2, $3, $4, octet_length($4::bytea))
-ON CONFLICT (vehicle_id, file_name, chunk_index) DO UPDATE SET
-    data        = EXCLUDED.data,
-    size        = EXCLUDED.size,
-    received_at = now()
-`
-
-type UpsertUploadChunkParams struct {
-	VehicleID  string
-	FileName   string
-	ChunkIndex int32
-	Data       []byte
-}
-
-// Sending an index again replaces it, so clients can retry.
-func (q *Queries) UpsertUploadChunk(ctx context.Context, db DBTX, arg UpsertUploadChunkParams) error {
-	_, err := db.Exec(ctx, upsertUploadChunk,
-		arg.VehicleID,
-		arg.FileName,
-		arg.ChunkIndex,
-		arg.Data,
-	)
-	return err
 }

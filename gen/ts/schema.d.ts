@@ -105,6 +105,13 @@ export interface paths {
          *     any order and concurrently; sending an index again replaces it, so retries are safe. Chunks
          *     are stored durably in PostgreSQL, so any replica may take any chunk and a restart loses
          *     nothing. Uploads never finalized are removed after a configurable time (default 24 h).
+         *
+         *     Unfinalized uploads are bounded: a chunk over the chunk limit (`max-chunk-bytes`, default
+         *     16 MiB), or one that would make its upload's chunks add up to more than the per-upload
+         *     limit (`max-upload-bytes`, default 2 GiB), is a `413`; one that would make all unfinalized
+         *     uploads together hold more than the total (`max-pending-upload-bytes`, default 8 GiB) is
+         *     a `507`. A re-sent index counts with its new size only. The `detail` names the limit,
+         *     and nothing of a refused chunk is stored.
          */
         post: operations["uploadChunk"];
         delete?: never;
@@ -831,6 +838,20 @@ export interface components {
                 "application/json": components["schemas"]["Problem"];
             };
         };
+        /** @description The server's storage for unfinalized uploads is full: storing this would take all of them together past the configured total. Nothing was stored; the same request may succeed once uploads are finalized or expire. */
+        InsufficientStorage: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "chunk 3 of upload \"veh1.csv\" of vehicle \"veh1\" would bring all unfinalized uploads to 8590983168 bytes, more than the limit of 8589934592 bytes (max-pending-upload-bytes); the chunk was not stored: try again once uploads are finalized or expire"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Problem"];
+            };
+        };
     };
     parameters: {
         /**
@@ -924,6 +945,7 @@ export type ResponseConflict = components['responses']['Conflict'];
 export type ResponseTooLarge = components['responses']['TooLarge'];
 export type ResponseUnavailable = components['responses']['Unavailable'];
 export type ResponseUnsupportedMediaType = components['responses']['UnsupportedMediaType'];
+export type ResponseInsufficientStorage = components['responses']['InsufficientStorage'];
 export type ParameterVehicleIdFilter = components['parameters']['VehicleIdFilter'];
 export type ParameterInitialTimestamp = components['parameters']['InitialTimestamp'];
 export type ParameterFinalTimestamp = components['parameters']['FinalTimestamp'];
@@ -1261,6 +1283,7 @@ export interface operations {
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             503: components["responses"]["Unavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     getUploadStatus: {

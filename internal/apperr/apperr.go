@@ -19,6 +19,9 @@ const (
 	KindUnsupported                  // wrong media type (415)
 	KindUnauthorized                 // missing or bad credentials (401)
 	KindUnavailable                  // a dependency is down (503)
+	// KindInsufficientStorage: storing the request would take a shared store past its quota
+	// (507), as when all unfinalized uploads together would exceed the configured total.
+	KindInsufficientStorage
 )
 
 // FieldError names one bad field, query parameter or form field.
@@ -69,6 +72,12 @@ func Conflict(format string, args ...any) *Error {
 // TooLarge reports a body or result over a limit.
 func TooLarge(format string, args ...any) *Error {
 	return &Error{Kind: KindTooLarge, Detail: fmt.Sprintf(format, args...)}
+}
+
+// InsufficientStorage reports a store shared by all clients that is at its quota: unlike
+// TooLarge, the same request may succeed once others free space.
+func InsufficientStorage(format string, args ...any) *Error {
+	return &Error{Kind: KindInsufficientStorage, Detail: fmt.Sprintf(format, args...)}
 }
 
 // Unsupported reports a body of the wrong media type.

@@ -31,6 +31,11 @@ type Config struct {
 	LogLevel        string
 
 	Limits Limits
+
+	// Quotas on unfinalized uploads: a chunk that would take one upload past MaxUploadBytes
+	// is a 413, one that would take all of them together past MaxPendingUploadBytes a 507.
+	MaxUploadBytes        int64
+	MaxPendingUploadBytes int64
 }
 
 // Limits keep short work (lists, retrieves, creates, chunks, status, vehicles, series, probes)
@@ -95,6 +100,12 @@ func Default() Config {
 			// 64 MiB: four chunks of the 16 MiB maximum, or 64 of the dashboard's 1 MiB.
 			ChunkBytesInFlight: 64 << 20,
 		},
+
+		// 2 GiB is 50 times the 1,000,000-row file of make bench (42 MiB), over a year of one
+		// vehicle at 1 Hz; 8 GiB is four such uploads at once and bounds what abandoned
+		// uploads (stored uncompressed until the purge) can take of the database's disk.
+		MaxUploadBytes:        2 << 30,
+		MaxPendingUploadBytes: 8 << 30,
 	}
 }
 
@@ -153,6 +164,9 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	env("MAX_FINALIZES", setN(&l.MaxFinalizes))
 	env("EXPORT_STALL_TIMEOUT", setDur(&l.ExportStall))
 	env("CHUNK_BYTES_IN_FLIGHT", setInt(&l.ChunkBytesInFlight))
+
+	env("MAX_UPLOAD_BYTES", setInt(&c.MaxUploadBytes))
+	env("MAX_PENDING_UPLOAD_BYTES", setInt(&c.MaxPendingUploadBytes))
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
@@ -182,6 +196,9 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.IntVar(&l.MaxFinalizes, "max-finalizes", l.MaxFinalizes, "concurrent finalizes, two connections each (env MAX_FINALIZES)")
 	fs.DurationVar(&l.ExportStall, "export-stall-timeout", l.ExportStall, "drop an export whose client accepts nothing for this long (env EXPORT_STALL_TIMEOUT)")
 	fs.Func("chunk-bytes-in-flight", "chunk bytes received at once, e.g. 64MiB (env CHUNK_BYTES_IN_FLIGHT)", setInt(&l.ChunkBytesInFlight))
+
+	fs.Func("max-upload-bytes", "most bytes one unfinalized upload may hold, e.g. 2GiB (env MAX_UPLOAD_BYTES)", setInt(&c.MaxUploadBytes))
+	fs.Func("max-pending-upload-bytes", "most bytes all unfinalized uploads together may hold, e.g. 8GiB (env MAX_PENDING_UPLOAD_BYTES)", setInt(&c.MaxPendingUploadBytes))
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -227,6 +244,13 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel))
+	}
+
+	if c.MaxUploadBytes < c.MaxChunkBytes {
+		errs = append(errs, fmt.Errorf("max upload bytes (%d) must be >= max chunk bytes (%d): an upload must hold at least one chunk", c.MaxUploadBytes, c.MaxChunkBytes))
+	}
+	if c.MaxPendingUploadBytes < c.MaxUploadBytes {
+		errs = append(errs, fmt.Errorf("max pending upload bytes (%d) must be >= max upload bytes (%d): all uploads together must hold at least one", c.MaxPendingUploadBytes, c.MaxUploadBytes))
 	}
 	return errors.Join(errs...)
 }

@@ -64,6 +64,27 @@ func TestLoad(t *testing.T) {
 		{name: "zero chunk", args: []string{"--max-chunk-bytes", "0"}, wantErr: "max chunk bytes"},
 		{name: "chunk over what a bytea holds", args: []string{"--max-chunk-bytes", "1GiB"}, wantErr: "max chunk bytes"},
 		{name: "zero xlsx limit", args: []string{"--xlsx-row-limit", "0"}, wantErr: "xlsx row limit"},
+		{name: "upload quotas default", check: func(t *testing.T, c Config) {
+			if c.MaxUploadBytes != 2<<30 || c.MaxPendingUploadBytes != 8<<30 {
+				t.Errorf("quotas: %d per upload, %d pending; want 2GiB, 8GiB", c.MaxUploadBytes, c.MaxPendingUploadBytes)
+			}
+		}},
+		{name: "upload quotas from env and flags", args: []string{"--max-pending-upload-bytes", "3GiB"},
+			env: map[string]string{"MAX_UPLOAD_BYTES": "1GiB", "MAX_PENDING_UPLOAD_BYTES": "100GiB"},
+			check: func(t *testing.T, c Config) {
+				if c.MaxUploadBytes != 1<<30 || c.MaxPendingUploadBytes != 3<<30 {
+					t.Errorf("quotas: %d per upload, %d pending; want 1GiB, 3GiB", c.MaxUploadBytes, c.MaxPendingUploadBytes)
+				}
+			}},
+		{name: "upload quotas equal to the chunk limit", args: []string{"--max-chunk-bytes", "1MiB", "--max-upload-bytes", "1MiB", "--max-pending-upload-bytes", "1MiB"},
+			check: func(t *testing.T, c Config) {
+				if c.MaxUploadBytes != 1<<20 || c.MaxPendingUploadBytes != 1<<20 {
+					t.Errorf("got %+v", c)
+				}
+			}},
+		{name: "bad upload quota", env: map[string]string{"MAX_UPLOAD_BYTES": "big"}, wantErr: "MAX_UPLOAD_BYTES"},
+		{name: "upload quota below the chunk limit", args: []string{"--max-upload-bytes", "1MiB"}, wantErr: "max upload bytes (1048576) must be >= max chunk bytes (16777216)"},
+		{name: "pending quota below the upload quota", args: []string{"--max-pending-upload-bytes", "1GiB"}, wantErr: "max pending upload bytes (1073741824) must be >= max upload bytes (2147483648)"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
 		{name: "missing tokens file", args: []string{"--api-tokens-file", "/nonexistent/tokens"}, wantErr: "api tokens file"},
 	}

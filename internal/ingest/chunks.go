@@ -22,7 +22,9 @@ type ChunkMeta struct {
 
 // PutChunk stores one chunk and returns how many distinct chunks the upload now holds.
 // Sending an index again replaces that chunk. A Total differing from the upload's earlier
-// chunks is a conflict.
+// chunks is a conflict. A chunk that would take its upload past MaxUploadBytes is TooLarge,
+// one that would take all unfinalized uploads past MaxPendingUploadBytes is
+// InsufficientStorage; either way nothing of it is stored.
 func (s *Service) PutChunk(ctx context.Context, meta ChunkMeta, data []byte) (received int, err error) {
 	defer func() { err = database.Unavailable(err) }()
 	if err := checkUploadID(meta.VehicleID, meta.FileName); err != nil {
@@ -59,7 +61,7 @@ func (s *Service) PutChunk(ctx context.Context, meta ChunkMeta, data []byte) (re
 	if int(total) != meta.Total {
 		return 0, apperr.Conflict("total_chunks is %d, but this upload was started with total_chunks %d", meta.Total, total)
 	}
-	err = s.q.UpsertUploadChunk(ctx, tx, db.UpsertUploadChunkParams{
+	stored, err := s.q.StoreUploadChunk(ctx, tx, db.StoreUploadChunkParams{
 		VehicleID: meta.VehicleID, FileName: meta.FileName, ChunkIndex: int32(meta.Index), Data: data,
 	})
 	if err != nil {
@@ -68,6 +70,10 @@ func (s *Service) PutChunk(ctx context.Context, meta ChunkMeta, data []byte) (re
 	n, err := s.q.CountUploadChunks(ctx, tx, db.CountUploadChunksParams{VehicleID: meta.VehicleID, FileName: meta.FileName})
 	if err != nil {
 		return 0, fmt.Errorf("put chunk: count chunks: %w", err)
+	}
+	// Last before the commit: the check may take the lock all uploads share (quota.go).
+	if err := s.quota.check(ctx, s.q, tx, meta, stored); err != nil {
+		return 0, fmt.Errorf("put chunk: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("put chunk: commit: %w", err)

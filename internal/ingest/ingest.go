@@ -57,6 +57,11 @@ type Options struct {
 	// AcquireTimeout bounds the wait of a chunk or a status request for a connection of
 	// New's pool, past which it is a 503; zero waits as long as the request's context.
 	AcquireTimeout time.Duration
+
+	// Quotas on unfinalized uploads (config.Validate keeps them consistent); 0 means
+	// config.Default's.
+	MaxUploadBytes        int64 // most bytes one upload's chunks may add up to (413 above)
+	MaxPendingUploadBytes int64 // most bytes all unfinalized uploads together may hold (507 above)
 }
 
 // Service stores chunks and finalizes uploads. It is safe for concurrent use by any number
@@ -67,6 +72,7 @@ type Service struct {
 	wait          time.Duration
 	q             *db.Queries
 	maxChunkBytes int64
+	quota         quota
 	log           *slog.Logger
 	metrics       Metrics
 	// pairSlot serialises taking the two connections a finalize needs, so that concurrent
@@ -83,6 +89,7 @@ func New(pool *pgxpool.Pool, opts Options) *Service {
 		wait:          opts.AcquireTimeout,
 		q:             db.New(),
 		maxChunkBytes: opts.MaxChunkBytes,
+		quota:         newQuota(opts.MaxUploadBytes, opts.MaxPendingUploadBytes),
 		log:           opts.Logger,
 		metrics:       opts.Metrics,
 		pairSlot:      make(chan struct{}, 1),

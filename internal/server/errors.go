@@ -25,6 +25,8 @@ var kindStatus = map[apperr.Kind]int{
 	apperr.KindUnsupported:  http.StatusUnsupportedMediaType,
 	apperr.KindUnauthorized: http.StatusUnauthorized,
 	apperr.KindUnavailable:  http.StatusServiceUnavailable,
+
+	apperr.KindInsufficientStorage: http.StatusInsufficientStorage,
 }
 
 // errorHandler is Echo's one HTTPErrorHandler: it turns domain errors and the generated
@@ -38,6 +40,9 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		status, body := problemFor(err)
 		switch {
+		case status == http.StatusInsufficientStorage:
+			// A quota doing its job, not a fault of the server.
+			logger.WarnContext(ctx, "request rejected: storage quota reached", "status", status, "err", err)
 		case status >= 500:
 			logger.ErrorContext(ctx, "request failed", "status", status, "err", err)
 		case errors.Is(ctx.Err(), context.Canceled):

@@ -54,8 +54,11 @@ func newEnvOn(t *testing.T, pool *pgxpool.Pool, mutate ...func(*config.Config)) 
 		Config:  cfg,
 		Logger:  logger,
 		Records: records.NewStore(pool, records.StoreOptions{}),
-		Ingest:  ingest.New(pool, ingest.Options{MaxChunkBytes: cfg.MaxChunkBytes}),
-		Ready:   func(ctx context.Context) error { return database.CheckReady(ctx, pool) },
+		Ingest: ingest.New(pool, ingest.Options{
+			MaxChunkBytes:  cfg.MaxChunkBytes,
+			MaxUploadBytes: cfg.MaxUploadBytes, MaxPendingUploadBytes: cfg.MaxPendingUploadBytes,
+		}),
+		Ready: func(ctx context.Context) error { return database.CheckReady(ctx, pool) },
 	})
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)

@@ -3,6 +3,7 @@ package uploader
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -164,6 +165,44 @@ func TestParseRetryAfter(t *testing.T) {
 			}
 			if got := parseRetryAfter(h); got != tt.want {
 				t.Errorf("parseRetryAfter(%q) = %v, want %v", tt.value, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStatusErrorRetries(t *testing.T) {
+	tests := []struct {
+		status int
+		retry  bool
+	}{
+		{http.StatusBadRequest, false},
+		{http.StatusUnauthorized, false},
+		{http.StatusNotFound, false},
+		{http.StatusConflict, false},
+		{http.StatusRequestEntityTooLarge, false}, // a chunk or an upload over its limit: the same again
+		{http.StatusUnsupportedMediaType, false},
+		{http.StatusUnprocessableEntity, false},
+		{http.StatusTooManyRequests, true},
+		{http.StatusInternalServerError, true},
+		{http.StatusBadGateway, true},
+		{http.StatusServiceUnavailable, true},
+		{http.StatusGatewayTimeout, true},
+		{http.StatusInsufficientStorage, false}, // frees up in hours, not within the retries
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			h := http.Header{"Retry-After": {"7"}}
+			err := statusError(&APIError{Op: "upload_chunk 0", StatusCode: tt.status}, h)
+			var r *retryableError
+			if got := errors.As(err, &r); got != tt.retry {
+				t.Fatalf("statusError(%d) retryable = %v, want %v", tt.status, got, tt.retry)
+			}
+			if tt.retry && r.retryAfter != 7*time.Second {
+				t.Errorf("retryAfter = %v, want the server's 7s", r.retryAfter)
+			}
+			var apiErr *APIError
+			if !errors.As(err, &apiErr) || apiErr.StatusCode != tt.status {
+				t.Errorf("statusError(%d) = %v, want it to wrap the *APIError", tt.status, err)
 			}
 		})
 	}

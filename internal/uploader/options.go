@@ -46,7 +46,7 @@ type Options struct {
 	HTTPClient *http.Client
 	// Retries is how often a request is retried after a network error, a 5xx or a 429,
 	// with exponential backoff and jitter; default 5, negative means never. A 4xx is
-	// never retried.
+	// never retried, nor is a 507 (the server's storage for unfinalized uploads is full).
 	Retries int
 	// RetryBaseDelay is the first backoff delay, doubled on each retry up to 30s;
 	// default 500ms.

@@ -16,7 +16,8 @@ const (
 	maxRetryAfter = time.Minute // a server asking for more is not worth waiting for
 )
 
-// retryableError marks a failure worth trying again: a network error, a 5xx or a 429.
+// retryableError marks a failure worth trying again: a network error, a 429 or a 5xx other
+// than 507.
 type retryableError struct {
 	err        error
 	retryAfter time.Duration // the server's Retry-After, if any
@@ -74,9 +75,14 @@ func transportError(ctx context.Context, op string, err error) error {
 	return &retryableError{err: err}
 }
 
-// statusError wraps e as retryable when its status is worth retrying.
+// statusError wraps e as retryable when its status is worth retrying: a 429 or a 5xx,
+// which say the server is busy or down for now. A 507 is a quota (the server's storage for
+// unfinalized uploads is full) that frees up only as uploads are finalized or expire, in
+// hours rather than the minute the retries span: asking again only adds load.
 func statusError(e *APIError, header http.Header) error {
-	if e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests {
+	retry := e.StatusCode == http.StatusTooManyRequests ||
+		e.StatusCode >= 500 && e.StatusCode != http.StatusInsufficientStorage
+	if retry {
 		return &retryableError{err: e, retryAfter: parseRetryAfter(header)}
 	}
 	return e

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -252,11 +253,26 @@ func (u *upload) postChunk(ctx context.Context, form chunkForm, off, n int64) er
 	case r.JSON200 != nil:
 		return nil
 	}
-	e := newAPIError(op, r.StatusCode(), r.Body, firstProblem(r.JSON400, r.JSON401, r.JSON409, r.JSON413, r.JSON415))
-	if r.StatusCode() == http.StatusRequestEntityTooLarge {
-		e.Hint = fmt.Sprintf("the chunk of %d bytes is over the server's limit: use a smaller --chunk-size", n)
-	}
+	e := newAPIError(op, r.StatusCode(), r.Body, firstProblem(r.JSON400, r.JSON401, r.JSON409, r.JSON413, r.JSON415, r.JSON507))
+	e.Hint = chunkHint(e, n, u.size)
 	return statusError(e, r.HTTPResponse.Header)
+}
+
+// chunkHint says which of the server's limits a refused chunk of n bytes (of a file of size
+// bytes) ran into, and what to do about it.
+func chunkHint(e *APIError, n, size int64) string {
+	switch e.StatusCode {
+	case http.StatusRequestEntityTooLarge:
+		// The server names the setting of the limit in its detail; only the per-upload limit
+		// is about the whole file rather than this chunk.
+		if strings.Contains(e.Detail, "max-upload-bytes") {
+			return fmt.Sprintf("the file of %d bytes is over the server's per-upload limit: split it into smaller files, or ask the server's operator to raise --max-upload-bytes", size)
+		}
+		return fmt.Sprintf("the chunk of %d bytes is over the server's limit: use a smaller --chunk-size", n)
+	case http.StatusInsufficientStorage:
+		return "the server's storage for unfinalized uploads is full: finalize or wait for old uploads to expire, then upload again (the chunks sent so far are kept)"
+	}
+	return ""
 }
 
 // finalize asks the server to assemble, validate and insert the file.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -605,6 +606,61 @@ func TestIsTerminal(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if IsTerminal(tt.w) {
 				t.Error("IsTerminal = true, want false")
+			}
+		})
+	}
+}
+
+// A chunk refused for a quota is reported with the server's detail and a hint naming the
+// limit, and neither it nor any other request is sent again.
+func TestUploadFileQuotaRefused(t *testing.T) {
+	tests := []struct {
+		name     string
+		status   int
+		detail   string
+		wantHint string
+	}{
+		{"per upload", http.StatusRequestEntityTooLarge,
+			`upload "veh1.csv" of vehicle "veh1" would hold 2147483700 bytes, more than the limit of 2147483648 bytes per upload (max-upload-bytes)`,
+			"over the server's per-upload limit: split it into smaller files"},
+		{"chunk", http.StatusRequestEntityTooLarge, "chunk is larger than the limit of 100 bytes",
+			"the chunk of 100 bytes is over the server's limit: use a smaller --chunk-size"},
+		{"all uploads", http.StatusInsufficientStorage,
+			`chunk 0 of upload "veh1.csv" of vehicle "veh1" would bring all unfinalized uploads to 8589934600 bytes, more than the limit of 8589934592 bytes (max-pending-upload-bytes)`,
+			"the server's storage for unfinalized uploads is full: finalize or wait for old uploads to expire"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var requests, chunks atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				requests.Add(1)
+				if strings.Contains(r.URL.Path, "upload_chunk") {
+					chunks.Add(1)
+					w.Header().Set("Retry-After", "1") // must not tempt the client
+					problem(w, tt.status, tt.detail)
+					return
+				}
+				problem(w, http.StatusNotFound, "no upload") // upload_status: a new upload
+			}))
+			t.Cleanup(srv.Close)
+			path := writeFile(t, t.TempDir(), "veh1.csv", csvOf(5)) // 247 bytes: 3 chunks of 100
+			opts := Options{Server: srv.URL, ChunkSize: 100, Parallel: 1, RetryBaseDelay: time.Millisecond}
+
+			_, err := UploadFile(t.Context(), path, opts)
+			var apiErr *APIError
+			if !errors.As(err, &apiErr) || apiErr.StatusCode != tt.status {
+				t.Fatalf("error %v, want an *APIError with status %d", err, tt.status)
+			}
+			if got := chunks.Load(); got != 1 {
+				t.Errorf("%d chunk requests, want 1 (no retry, no further chunk)", got)
+			}
+			if got := requests.Load(); got != 2 {
+				t.Errorf("%d requests in all, want 2 (upload_status, one chunk)", got)
+			}
+			for _, want := range []string{fmt.Sprintf("upload_chunk 0: server answered %d %s: %s", tt.status, http.StatusText(tt.status), tt.detail), tt.wantHint} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error\n%s\nwant it to contain\n%s", err, want)
+				}
 			}
 		})
 	}
