@@ -86,7 +86,7 @@ func New(o Options) *echo.Echo {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:  o.Config.CORSOrigins,
 			AllowHeaders:  []string{"Authorization", "Content-Type", "X-Request-ID"},
-			ExposeHeaders: []string{"Content-Disposition", "Location", "X-Request-ID"},
+			ExposeHeaders: []string{"Content-Disposition", "Location", "Retry-After", "X-Request-ID"},
 		}))
 	}
 	e.Use(bodyLimit(o.Ingest.MaxChunkBytes() + multipartOverhead))

@@ -46,7 +46,7 @@ func (h *Handlers) UploadChunk(ctx context.Context, req api.UploadChunkRequestOb
 				return nil, formError(err)
 			}
 			if int64(len(chunk)) > limit {
-				return nil, apperr.TooLarge("chunk is larger than the limit of %d bytes", limit)
+				return nil, apperr.TooLarge("chunk is larger than the limit of %d bytes (max-chunk-bytes)", limit)
 			}
 			hasChunk = true
 		case "file_name", "chunk_index", "total_chunks", "vehicle_id":

@@ -207,11 +207,16 @@ class Upload {
     await Promise.all(Array.from({ length: Math.min(PARALLEL, queue.length) }, worker));
   }
 
-  /** Sends one chunk; retries what a retry can fix (no answer, 5xx, 429), then gives up. */
+  /**
+   * Sends one chunk; retries what a retry can fix (no answer, 429, 5xx but 507: storage for
+   * unfinalized uploads is full, which waiting here does not change), waiting at least the
+   * server's Retry-After, then gives up.
+   */
   private async chunk(id: Omit<Saved, "total_chunks">, index: number): Promise<void> {
     const blob = this.file.slice(index * CHUNK, (index + 1) * CHUNK, "text/csv");
     for (let attempt = 0; ; attempt++) {
       let err: ApiError;
+      let retryAfter = 0;
       try {
         const { error, response } = await api.POST("/api/v1/vehicle_data/upload_chunk/", {
           body: { chunk: "", file_name: id.file_name, chunk_index: index, total_chunks: this.total, vehicle_id: id.vehicle_id },
@@ -227,13 +232,15 @@ class Upload {
         });
         if (response.ok) return;
         err = failure(response, error);
-        if (err.status < 500 && err.status !== 429) throw err; // the request itself is wrong
+        const retryable = err.status === 429 || (err.status >= 500 && err.status !== 507);
+        if (!retryable) throw err; // the request itself is wrong, or a quota is reached
+        retryAfter = 1000 * (Number(response.headers.get("Retry-After")) || 0);
       } catch (e) {
         if (e instanceof ApiError && e.status) throw e;
         err = offline(e);
       }
       if (attempt >= RETRIES) throw err;
-      await sleep(500 * 2 ** attempt);
+      await sleep(Math.max(retryAfter, 500 * 2 ** attempt));
     }
   }
 
