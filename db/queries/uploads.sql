@@ -99,3 +99,10 @@ USING (
     FOR UPDATE SKIP LOCKED
 ) old
 WHERE u.vehicle_id = old.vehicle_id AND u.file_name = old.file_name;
+
+-- name: VacuumSamples :exec
+-- After a big finalize: sets the new rows' hint bits and visibility map bits and refreshes
+-- the planner's statistics at once, instead of leaving that to the first readers of the rows
+-- (the dashboard's, right after an upload) and to autovacuum a minute later. SKIP_LOCKED: a
+-- vacuum already running (autovacuum, another replica's) is enough.
+VACUUM (ANALYZE, SKIP_LOCKED) samples, sample_minutes, sample_hours;

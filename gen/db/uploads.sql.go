@@ -297,3 +297,16 @@ func (q *Queries) UpsertUpload(ctx context.Context, db DBTX, arg UpsertUploadPar
 	err := row.Scan(&total_chunks)
 	return total_chunks, err
 }
+
+const vacuumSamples = `-- name: VacuumSamples :exec
+VACUUM (ANALYZE, SKIP_LOCKED) samples, sample_minutes, sample_hours
+`
+
+// After a big finalize: sets the new rows' hint bits and visibility map bits and refreshes
+// the planner's statistics at once, instead of leaving that to the first readers of the rows
+// (the dashboard's, right after an upload) and to autovacuum a minute later. SKIP_LOCKED: a
+// vacuum already running (autovacuum, another replica's) is enough.
+func (q *Queries) VacuumSamples(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, vacuumSamples)
+	return err
+}

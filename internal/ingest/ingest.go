@@ -8,6 +8,7 @@ package ingest
 import (
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -78,6 +79,8 @@ type Service struct {
 	// pairSlot serialises taking the two connections a finalize needs, so that concurrent
 	// finalizes cannot each hold one connection while waiting for a second one forever.
 	pairSlot chan struct{}
+	// vacuuming is set while a vacuum after a finalize runs; again asks it for one more.
+	vacuuming, again atomic.Bool
 }
 
 // New returns a Service over pool. A finalize holds two connections of its pool at once (one
