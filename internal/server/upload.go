@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/vehicle-data/vehicle-data/gen/api"
 	"github.com/vehicle-data/vehicle-data/internal/apperr"
@@ -20,6 +22,11 @@ import (
 // characters, at most 4 bytes each.
 const maxFieldBytes = 1024
 
+// chunkBuffers are reused between chunk uploads: a chunk of up to 16 MiB read into a fresh
+// slice grows it by copying, twice its size in garbage; a reused buffer is already grown.
+// How many are in use at once is bounded by the chunk-bytes-in-flight limit.
+var chunkBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // UploadChunk implements POST /api/v1/vehicle_data/upload_chunk/. It reads the form part by
 // part, holding at most one chunk in memory.
 func (h *Handlers) UploadChunk(ctx context.Context, req api.UploadChunkRequestObject) (api.UploadChunkResponseObject, error) {
@@ -28,6 +35,9 @@ func (h *Handlers) UploadChunk(ctx context.Context, req api.UploadChunkRequestOb
 		hasChunk bool
 		fields   = map[string]string{}
 	)
+	buf := chunkBuffers.Get().(*bytes.Buffer)
+	defer chunkBuffers.Put(buf) // after PutChunk: the chunk's bytes live in buf until then
+	buf.Reset()
 	for {
 		part, err := req.Body.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -41,10 +51,11 @@ func (h *Handlers) UploadChunk(ctx context.Context, req api.UploadChunkRequestOb
 		case "chunk":
 			// One byte over the limit is enough to know the chunk is too large.
 			limit := h.ingest.MaxChunkBytes()
-			chunk, err = io.ReadAll(io.LimitReader(part, limit+1))
-			if err != nil {
+			buf.Reset()
+			if _, err = buf.ReadFrom(io.LimitReader(part, limit+1)); err != nil {
 				return nil, formError(err)
 			}
+			chunk = buf.Bytes()
 			if int64(len(chunk)) > limit {
 				return nil, apperr.TooLarge("chunk is larger than the limit of %d bytes (max-chunk-bytes)", limit)
 			}
