@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/vehicle-data/vehicle-data/gen/ui"
@@ -100,9 +101,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		FinalizePool: pools.Ingest, AcquireTimeout: cfg.Limits.AcquireTimeout,
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxPendingUploadBytes: cfg.MaxPendingUploadBytes,
 	})
+	var draining atomic.Bool
 	handler := server.New(server.Options{
-		Config: cfg,
-		Logger: logger,
+		Draining: draining.Load,
+		Config:   cfg,
+		Logger:   logger,
 		Records: records.NewStore(pools.Interactive, records.StoreOptions{
 			ExportPool: pools.Export, AcquireTimeout: cfg.Limits.AcquireTimeout,
 		}),
@@ -140,6 +143,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	case err := <-errc:
 		return fmt.Errorf("server: %w", err)
 	case <-ctx.Done():
+	}
+	// Readiness red and Connection: close first, while still serving: a proxy's health check
+	// and its kept-alive connections move to the other replicas before the listener closes.
+	draining.Store(true)
+	if cfg.DrainDelay > 0 {
+		logger.Info("draining", "delay", cfg.DrainDelay.String())
+		time.Sleep(cfg.DrainDelay)
 	}
 	logger.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

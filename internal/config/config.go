@@ -28,6 +28,7 @@ type Config struct {
 	AuthReads       bool
 	CORSOrigins     []string
 	ShutdownTimeout time.Duration
+	DrainDelay      time.Duration // on SIGTERM: readiness red and Connection: close for this long before the listener closes
 	LogLevel        string
 
 	Limits Limits
@@ -150,6 +151,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	env("AUTH_READS", setBool(&c.AuthReads))
 	env("CORS_ORIGINS", setStr(&origins))
 	env("SHUTDOWN_TIMEOUT", setDur(&c.ShutdownTimeout))
+	env("DRAIN_DELAY", setDur(&c.DrainDelay))
 	env("LOG_LEVEL", setStr(&c.LogLevel))
 	l := &c.Limits
 	setN := func(p *int) func(string) error {
@@ -186,6 +188,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.BoolVar(&c.AuthReads, "auth-reads", c.AuthReads, "require a token for reads too (env AUTH_READS)")
 	fs.StringVar(&origins, "cors-origins", origins, "comma-separated allowed CORS origins (env CORS_ORIGINS)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "grace period for in-flight requests on shutdown (env SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "on shutdown, answer /readyz 503 and close kept-alive connections for this long before the listener closes; behind a load balancer, its health-check interval (env DRAIN_DELAY)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env LOG_LEVEL)")
 	fs.IntVar(&l.DBConns, "db-conns", l.DBConns, "database connections for short requests: lists, retrieves, creates, chunks, series (env DB_CONNS)")
 	fs.DurationVar(&l.AcquireTimeout, "acquire-timeout", l.AcquireTimeout, "how long a short request may wait for a connection before a 503 (env ACQUIRE_TIMEOUT)")
@@ -235,6 +238,9 @@ func (c Config) Validate() error {
 	}
 	if c.XLSXRowLimit < 1 {
 		errs = append(errs, errors.New("xlsx row limit must be >= 1 (it bounds an XLSX export's memory; CSV, JSON and NDJSON have no limit)"))
+	}
+	if c.DrainDelay < 0 {
+		errs = append(errs, errors.New("drain delay must be >= 0"))
 	}
 	if c.UploadMaxAge <= 0 || c.PurgeInterval <= 0 {
 		errs = append(errs, errors.New("upload max age and purge interval must be > 0"))

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -331,5 +332,35 @@ func waitFor(t *testing.T, within time.Duration, cond func() bool) {
 			t.Fatalf("condition not met within %v", within)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// While draining, /readyz is red and every answer asks the client to reconnect, so a proxy
+// moves to other replicas before the listener closes; requests are still served.
+func TestDraining(t *testing.T) {
+	var draining atomic.Bool
+	ts := httptest.NewServer(server.New(server.Options{
+		Config: config.Default(), Ingest: ingest.New(nil, ingest.Options{}), Draining: draining.Load,
+	}))
+	defer ts.Close()
+	// Go's client reads Connection: close into resp.Close.
+	get := func(path string) (int, bool) {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, resp.Close
+	}
+	if status, closed := get("/readyz"); status != http.StatusOK || closed {
+		t.Fatalf("before draining: %d, Connection: close %v", status, closed)
+	}
+	draining.Store(true)
+	if status, closed := get("/readyz"); status != http.StatusServiceUnavailable || !closed {
+		t.Errorf("draining readyz: %d, Connection: close %v; want 503 and close", status, closed)
+	}
+	if status, closed := get("/healthz"); status != http.StatusOK || !closed {
+		t.Errorf("draining healthz: %d, Connection: close %v; want 200 and close", status, closed)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -34,6 +35,10 @@ type Options struct {
 	Metrics *metrics.Metrics                // nil: a fresh registry
 	Docs    http.Handler                    // Swagger UI at /docs; nil: not served
 	UI      http.Handler                    // the dashboard at /ui/, where GET / leads; nil: not served
+	// Draining reports a shutdown under way: /readyz answers 503 and every response says
+	// Connection: close, so a proxy stops sending here and reconnects elsewhere before the
+	// listener closes. nil: never.
+	Draining func() bool
 }
 
 // jsonBodyLimit bounds every JSON request body; records and finalize requests are tiny.
@@ -49,6 +54,16 @@ func New(o Options) *echo.Echo {
 	}
 	if o.Ready == nil {
 		o.Ready = func(context.Context) error { return nil }
+	}
+	if o.Draining == nil {
+		o.Draining = func() bool { return false }
+	}
+	ready := o.Ready
+	o.Ready = func(ctx context.Context) error {
+		if o.Draining() {
+			return errShuttingDown
+		}
+		return ready(ctx)
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.New(nil)
@@ -75,6 +90,7 @@ func New(o Options) *echo.Echo {
 		Skipper: func(c echo.Context) bool { return !strings.HasPrefix(c.Request().URL.Path, "/api/") },
 	}))
 	e.Use(requestContext)
+	e.Use(closeWhenDraining(o.Draining))
 	e.Use(accessLog(o.Logger, o.Metrics))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -125,6 +141,21 @@ func New(o Options) *echo.Echo {
 		e.Match(getHead, "/ui/*", echo.WrapHandler(o.UI))
 	}
 	return e
+}
+
+var errShuttingDown = errors.New("shutting down")
+
+// closeWhenDraining asks the client (a proxy's kept-alive connection) to reconnect, which
+// takes it to another replica once this one's listener has closed.
+func closeWhenDraining(draining func() bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if draining() {
+				c.Response().Header().Set("Connection", "close")
+			}
+			return next(c)
+		}
+	}
 }
 
 // jsonOnly answers 415 to a body that is not JSON (application/json or application/*+json),
