@@ -5,7 +5,7 @@ BIN   := bin/vehicle-data
 # Fuzz targets run briefly in `make test`; raise for a real fuzzing session.
 FUZZTIME ?= 10s
 
-.PHONY: bench-list run build test test-unit fuzz generate check-generated lint vet bench bench-ingest bench-export bench-smoke deps postgres clean
+.PHONY: bench-list run build test test-unit fuzz faults generate check-generated lint vet bench bench-ingest bench-export bench-smoke deps postgres clean
 
 run: postgres build ## serve with the embedded PostgreSQL unless DATABASE_URL is set
 	./$(BIN) serve
@@ -48,6 +48,14 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$2$$" -fuzztime=$(FUZZTIME) $$1; \
 	done
 
+# The fault suite (internal/faults, build tag faults, so not part of `make test`): builds the
+# real binary and runs it against a PostgreSQL it stops and restarts, checking the contract's
+# "Load, limits and faults" on loopback; about 4 minutes. Every test logs one "FAULTS ..." line
+# of figures. FAULTS_SOAK=20s shortens the soak; FAULTS_RUN=Soak picks tests.
+FAULTS_RUN ?= .
+faults:
+	$(GO) test -tags faults -count=1 -v -timeout 15m -run '$(FAULTS_RUN)' ./internal/faults
+
 # Regenerate everything under gen/ from openapi.yaml, db/migrations and db/queries.
 generate:
 	rm -rf gen/db
@@ -71,6 +79,8 @@ LINT_PKGS = $$($(GO) list ./... | grep -v '/gen/')
 lint: vet
 	@test -z "$$(gofmt -l cmd internal db)" || { gofmt -l cmd internal db; echo "gofmt needed" >&2; exit 1; }
 	$(GO) tool staticcheck $(LINT_PKGS)
+	$(GO) vet -tags faults ./internal/faults
+	$(GO) tool staticcheck -tags faults ./internal/faults
 
 bench: bench-ingest bench-export
 
