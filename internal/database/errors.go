@@ -3,7 +3,10 @@ package database
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -50,6 +53,13 @@ func unavailable(err error) bool {
 	if errors.As(err, &pe) {
 		// Class 08: connection exception; 57P0x: admin/crash shutdown, cannot connect now.
 		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")
+	}
+	// A connection that broke under a statement (the server restarted or failed over): the
+	// pool drops it, and the next request gets a fresh one.
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		return true
 	}
 	// A statement past its deadline: the database is too slow to answer now.
 	return errors.Is(err, context.DeadlineExceeded)

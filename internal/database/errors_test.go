@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -29,6 +32,11 @@ func TestUnavailable(t *testing.T) {
 		{"admin shutdown", fmt.Errorf("list: %w", &pgconn.PgError{Code: "57P01"}), true},
 		{"cannot connect now", &pgconn.PgError{Code: "57P03"}, true},
 		{"statement past its deadline", fmt.Errorf("count: %w", context.DeadlineExceeded), true},
+		{"a write on a broken connection", fmt.Errorf("list: %w", &net.OpError{Op: "write", Net: "unix", Err: syscall.EPIPE}), true},
+		{"the server closed the connection", fmt.Errorf("list: %w", io.ErrUnexpectedEOF), true},
+		{"statement timeout", &pgconn.PgError{Code: "57014", Message: "canceling statement due to statement timeout"}, true},
+		{"lock timeout", &pgconn.PgError{Code: "55P03", Message: "canceling statement due to lock timeout"}, true},
+		{"cancelled by the client's request (57014)", &pgconn.PgError{Code: "57014", Message: "canceling statement due to user request"}, false},
 		{"unique violation", &pgconn.PgError{Code: "23505"}, false},
 		{"cancelled by the client", context.Canceled, false},
 		{"an expected failure", conflict, false},

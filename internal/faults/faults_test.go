@@ -26,7 +26,7 @@ import (
 
 // memoryBound is the server's peak RSS that concurrent exports and uploads must stay under
 // with the default limits (MAX_XLSX_EXPORTS 2, MAX_EXPORTS 4, CHUNK_BYTES_IN_FLIGHT
-// 128MiB). A provisional figure: one 1M-row XLSX workbook peaked at 264 MiB in `make bench`,
+// 64MiB). A provisional figure: one 1M-row XLSX workbook peaked at 264 MiB in `make bench`,
 // so two fit with room for the rest; lower it once the limits are measured.
 const memoryBound = 600 << 20
 

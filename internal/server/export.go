@@ -83,6 +83,11 @@ func (r *exportResponse) VisitExportVehicleDataResponse(w http.ResponseWriter) e
 	if err == nil {
 		err = r.h.records.Stream(r.ctx, r.filter, r.order, func(rec *records.Record) error {
 			rows++
+			// A workbook is built before any byte goes out, so no write notices a client
+			// that left; stop building for it.
+			if rows%4096 == 0 && r.ctx.Err() != nil {
+				return r.ctx.Err()
+			}
 			return enc.Write(rec)
 		})
 	}
