@@ -960,6 +960,9 @@ func TestUploadQuotas(t *testing.T) {
 		vehicle    = "fx-quota"
 	)
 	srv := startServer(t, serverConfig{db: createDatabase(t, "quota"), env: map[string]string{
+		// An upload must be able to hold one chunk of the maximum size: the server refuses
+		// a per-upload limit below the chunk limit.
+		"MAX_CHUNK_BYTES":          fmt.Sprint(chunk),
 		"MAX_UPLOAD_BYTES":         fmt.Sprint(maxUpload),
 		"MAX_PENDING_UPLOAD_BYTES": fmt.Sprint(maxPending),
 	}})
