@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -779,17 +780,21 @@ func ptr[T any](v T) *T { return &v }
 type latencies struct {
 	mu       sync.Mutex
 	d        []time.Duration
+	byName   map[string][]time.Duration
 	statuses map[int]int
 	errs     int
 	examples []string // the first failures, for the message
 }
 
-func newLatencies() *latencies { return &latencies{statuses: map[int]int{}} }
+func newLatencies() *latencies {
+	return &latencies{statuses: map[int]int{}, byName: map[string][]time.Duration{}}
+}
 
 func (l *latencies) add(what string, d time.Duration, status int, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.d = append(l.d, d)
+	l.byName[what] = append(l.byName[what], d)
 	if err != nil {
 		l.errs++
 	} else {
@@ -815,6 +820,19 @@ func (l *latencies) pct(p float64) time.Duration {
 	slices.Sort(s)
 	i := int(p/100*float64(len(s))+0.5) - 1
 	return s[min(max(i, 0), len(s)-1)]
+}
+
+// p99s is each kind's p99, "list=3.1ms retrieve=..." in name order, to see which is slow.
+func (l *latencies) p99s() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(l.byName)) {
+		s := slices.Clone(l.byName[name])
+		slices.Sort(s)
+		out = append(out, name+"="+ms(s[min(max(int(0.99*float64(len(s))+0.5)-1, 0), len(s)-1)]))
+	}
+	return strings.Join(out, " ")
 }
 
 func (l *latencies) count() int {

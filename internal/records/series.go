@@ -355,11 +355,21 @@ type edgeRow struct {
 
 // edgeValues reads the rows at the timestamps that hold the buckets' first and last values.
 func edgeValues(ctx context.Context, tx pgx.Tx, key int32, aggs []bucketAggregate) (map[int64]edgeRow, error) {
+	// The first row with a speed is most often the bucket's first row: each row is read once.
 	ts := make([]time.Time, 0, 2*len(aggs))
+	seen := make(map[int64]bool, 2*len(aggs))
+	add := func(t time.Time) {
+		if us := t.UnixMicro(); !seen[us] {
+			seen[us] = true
+			ts = append(ts, t)
+		}
+	}
 	for _, a := range aggs {
-		ts = append(ts, a.TsMin, a.TsMax)
+		add(a.TsMin)
+		add(a.TsMax)
 		if a.SpeedFirstTs != nil {
-			ts = append(ts, *a.SpeedFirstTs, *a.SpeedLastTs)
+			add(*a.SpeedFirstTs)
+			add(*a.SpeedLastTs)
 		}
 	}
 	out := make(map[int64]edgeRow, len(ts))
