@@ -310,11 +310,11 @@ func TestPostgresRestart(t *testing.T) {
 // the restarted server being ready, every row exactly once.
 func TestKillMidFinalize(t *testing.T) {
 	const (
-		rows      = 300_000
+		rows      = 1_000_000 // a dead attempt left running would hold the lock for 10 s or more
 		vehicle   = "fx-kill"
 		file      = "kill.csv"
-		killAfter = time.Second
-		retryBy   = 5 * time.Second // the successful retry is sent at most this long after ready
+		killAfter = 500 * time.Millisecond // into the INSERT
+		retryBy   = 5 * time.Second        // the successful retry is sent at most this long after ready
 	)
 	db := createDatabase(t, "kill")
 	srv := startServer(t, serverConfig{db: db})
@@ -334,10 +334,29 @@ func TestKillMidFinalize(t *testing.T) {
 	first := make(chan result, 1)
 	finalizeAt := time.Now()
 	go func() { first <- finalize() }()
-	select {
-	case r := <-first:
-		t.Fatalf("the finalize ended within %s, before the kill (%s): use more rows", time.Since(finalizeAt).Round(time.Millisecond), r)
-	case <-time.After(killAfter):
+	// Kill in the INSERT from the staged rows, the phase a dead client leaves running: during
+	// the COPY before it, the backend sees the client's socket close and stops by itself.
+	var killedAfter time.Duration
+	for deadline := time.Now().Add(time.Minute); ; {
+		select {
+		case r := <-first:
+			t.Fatalf("the finalize ended within %s, before the kill (%s): use more rows", time.Since(finalizeAt).Round(time.Millisecond), r)
+		default:
+		}
+		n, err := queryInt(ctx, db, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND state = 'active' AND query LIKE 'INSERT INTO samples%'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			time.Sleep(killAfter)
+			killedAfter = time.Since(finalizeAt)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the finalize never reached its INSERT")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	srv.kill()
 	hc.CloseIdleConnections() // they went with the process
@@ -388,7 +407,7 @@ func TestKillMidFinalize(t *testing.T) {
 		t.Fatalf("list: %s", page)
 	}
 	t.Logf("FAULTS kill-mid-finalize rows=%d killed_after=%s retry_sent_after_ready=%s retry_done_after_ready=%s attempts=%d statuses=%s inserted=%d duplicate=%d stored=%d listed=%d",
-		rows, secs(killAfter), secs(okSent.Sub(readyAt)), secs(doneAt.Sub(readyAt)), attempts, strings.Join(statuses, ","),
+		rows, secs(killedAfter), secs(okSent.Sub(readyAt)), secs(doneAt.Sub(readyAt)), attempts, strings.Join(statuses, ","),
 		res.RowsInserted, res.RowsDuplicate, stored, listed.Count)
 
 	if d := okSent.Sub(readyAt); d > retryBy {

@@ -613,7 +613,7 @@ func newHTTPClient(timeout time.Duration) *http.Client {
 		MaxIdleConns:          256,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       30 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
+		ResponseHeaderTimeout: timeout, // a finalize answers only when done
 		DisableCompression:    true,
 	}}
 }
