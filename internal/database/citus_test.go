@@ -3,6 +3,7 @@ package database_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -29,7 +30,8 @@ type citusTable struct {
 }
 
 // citusPlan places every table of the schema on Citus. It is the one list of it:
-// TestSchemaFitsCitus checks the migrated schema against it. A table that is not here fails
+// TestSchemaFitsCitus checks the migrated schema against it, and docs/scaling.md carries the
+// DDL it renders (TestCitusDocMatchesPlan), with the reasons. A table that is not here fails
 // the test: whoever adds one decides where it goes.
 var citusPlan = []citusTable{
 	{name: "vehicles", kind: citusReference},       // small, joined to samples, read by id and key
@@ -368,4 +370,15 @@ func replacePlaced(plan []citusTable, t citusTable) []citusTable {
 		}
 	}
 	return plan
+}
+
+// The DDL in docs/scaling.md is the plan's.
+func TestCitusDocMatchesPlan(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/scaling.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := citusDDL(citusPlan); !strings.Contains(string(doc), want) {
+		t.Errorf("docs/scaling.md lacks the DDL of citusPlan; put this block in it:\n%s", want)
+	}
 }
