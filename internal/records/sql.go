@@ -160,6 +160,11 @@ func pageSQL(sc scope, o Order, p Page) (string, []any) {
 	inner := "SELECT s.id" + o.from() + sc.whereOrdered(&args, o) + o.orderBy(true) +
 		" LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset())
 	from := " FROM samples s JOIN (" + inner + ") page ON page.id = s.id"
+	if sc.key != nil {
+		// Redundant here, but on Citus it keeps the outer lookup on the vehicle's shard
+		// instead of asking every shard for the ids (docs/scaling.md).
+		from += " AND s.vehicle_key = " + args.add(*sc.key)
+	}
 	if o.needsVehicles() {
 		from += " JOIN vehicles v ON v.vehicle_key = s.vehicle_key"
 	}
