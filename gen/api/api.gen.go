@@ -188,7 +188,16 @@ type FinalizeResultStatus string
 
 // Health A probe's answer.
 type Health struct {
-	// Status Example: ok
+	// Detail What is degraded, when `status` is `degraded`.
+	//
+	// Example: read standby unreachable: reads go to the primary
+	Detail *string `json:"detail,omitempty"`
+
+	// Status `ok`; from `/readyz` also `degraded`: the server serves, but not as configured
+	// (`detail` says how).
+	//
+	//
+	// Example: ok
 	Status string `json:"status"`
 }
 

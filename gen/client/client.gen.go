@@ -188,7 +188,16 @@ type FinalizeResultStatus string
 
 // Health A probe's answer.
 type Health struct {
-	// Status Example: ok
+	// Detail What is degraded, when `status` is `degraded`.
+	//
+	// Example: read standby unreachable: reads go to the primary
+	Detail *string `json:"detail,omitempty"`
+
+	// Status `ok`; from `/readyz` also `degraded`: the server serves, but not as configured
+	// (`detail` says how).
+	//
+	//
+	// Example: ok
 	Status string `json:"status"`
 }
 
@@ -878,6 +887,9 @@ type ClientInterface interface {
 	// GetReadiness Readiness probe
 	//
 	// `200` when the database answers and its schema is fully migrated, `503` otherwise.
+	// With a read standby configured (`--read-database-url`) that is unreachable, or further
+	// behind the primary than `--max-read-lag`, the answer stays `200` (every read goes to the
+	// primary meanwhile) with `status` `degraded` and a `detail` saying why.
 	//
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1159,6 +1171,9 @@ func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (
 // GetReadiness Readiness probe
 //
 // `200` when the database answers and its schema is fully migrated, `503` otherwise.
+// With a read standby configured (`--read-database-url`) that is unreachable, or further
+// behind the primary than `--max-read-lag`, the answer stays `200` (every read goes to the
+// primary meanwhile) with `status` `degraded` and a `detail` saying why.
 //
 // Corresponds with GET /readyz (the `GetReadiness` operationId).
 func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2030,6 +2045,9 @@ type ClientWithResponsesInterface interface {
 	// GetReadinessWithResponse Readiness probe
 	//
 	// `200` when the database answers and its schema is fully migrated, `503` otherwise.
+	// With a read standby configured (`--read-database-url`) that is unreachable, or further
+	// behind the primary than `--max-read-lag`, the answer stays `200` (every read goes to the
+	// primary meanwhile) with `status` `degraded` and a `detail` saying why.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3178,6 +3196,9 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 // GetReadinessWithResponse Readiness probe
 //
 // `200` when the database answers and its schema is fully migrated, `503` otherwise.
+// With a read standby configured (`--read-database-url`) that is unreachable, or further
+// behind the primary than `--max-read-lag`, the answer stays `200` (every read goes to the
+// primary meanwhile) with `status` `degraded` and a `detail` saying why.
 //
 // Returns a wrapper object for the known response body format(s).
 //

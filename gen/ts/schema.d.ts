@@ -247,6 +247,9 @@ export interface paths {
         /**
          * Readiness probe
          * @description `200` when the database answers and its schema is fully migrated, `503` otherwise.
+         *     With a read standby configured (`--read-database-url`) that is unreachable, or further
+         *     behind the primary than `--max-read-lag`, the answer stays `200` (every read goes to the
+         *     primary meanwhile) with `status` `degraded` and a `detail` saying why.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -697,8 +700,17 @@ export interface components {
         };
         /** @description A probe's answer. */
         Health: {
-            /** @example ok */
+            /**
+             * @description `ok`; from `/readyz` also `degraded`: the server serves, but not as configured
+             *     (`detail` says how).
+             * @example ok
+             */
             status: string;
+            /**
+             * @description What is degraded, when `status` is `degraded`.
+             * @example read standby unreachable: reads go to the primary
+             */
+            detail?: string;
         };
     };
     responses: {
@@ -1605,17 +1617,12 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Ready to serve. */
+            /** @description Ready to serve; `status` is `ok`, or `degraded` with a `detail`. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "status": "ok"
-                     *     }
-                     */
                     "application/json": components["schemas"]["Health"];
                 };
             };

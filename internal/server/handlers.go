@@ -22,6 +22,7 @@ type Handlers struct {
 	records      *records.Store
 	ingest       *ingest.Service
 	ready        func(context.Context) error
+	degraded     func() string
 	logger       *slog.Logger
 	xlsxRowLimit int64
 	exportStall  time.Duration
@@ -171,11 +172,15 @@ func (h *Handlers) GetHealth(context.Context, api.GetHealthRequestObject) (api.G
 	return api.GetHealth200JSONResponse{Status: "ok"}, nil
 }
 
-// GetReadiness implements GET /readyz: the database answers and is migrated.
+// GetReadiness implements GET /readyz: the database answers and is migrated. A server that
+// serves short of its configuration (its read standby down) is ready, and says how.
 func (h *Handlers) GetReadiness(ctx context.Context, _ api.GetReadinessRequestObject) (api.GetReadinessResponseObject, error) {
 	if err := h.ready(ctx); err != nil {
 		h.logger.WarnContext(ctx, "not ready", "err", err)
 		return api.GetReadiness503JSONResponse{Detail: "not ready: " + err.Error()}, nil
+	}
+	if d := h.degraded(); d != "" {
+		return api.GetReadiness200JSONResponse{Status: "degraded", Detail: &d}, nil
 	}
 	return api.GetReadiness200JSONResponse{Status: "ok"}, nil
 }

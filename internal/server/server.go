@@ -34,6 +34,9 @@ type Options struct {
 	Metrics *metrics.Metrics                // nil: a fresh registry
 	Docs    http.Handler                    // Swagger UI at /docs; nil: not served
 	UI      http.Handler                    // the dashboard at /ui/, where GET / leads; nil: not served
+	// Degraded says how a ready server serves short of its configuration (a read standby
+	// that is down: reads go to the primary), for /readyz; nil or "": it does not.
+	Degraded func() string
 }
 
 // jsonBodyLimit bounds every JSON request body; records and finalize requests are tiny.
@@ -50,6 +53,9 @@ func New(o Options) *echo.Echo {
 	if o.Ready == nil {
 		o.Ready = func(context.Context) error { return nil }
 	}
+	if o.Degraded == nil {
+		o.Degraded = func() string { return "" }
+	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.New(nil)
 	}
@@ -57,6 +63,7 @@ func New(o Options) *echo.Echo {
 		records:      o.Records,
 		ingest:       o.Ingest,
 		ready:        o.Ready,
+		degraded:     o.Degraded,
 		logger:       o.Logger,
 		xlsxRowLimit: o.Config.XLSXRowLimit,
 		exportStall:  o.Config.Limits.ExportStall,
