@@ -27,6 +27,13 @@ type replicated struct {
 
 func startReplicated(t *testing.T) *replicated {
 	t.Helper()
+	// Durability is worthless here; replication is what is tested.
+	return startReplicatedWith(t, map[string]string{"fsync": "off"})
+}
+
+// startReplicatedWith starts both with further server settings.
+func startReplicatedWith(t *testing.T, settings map[string]string) *replicated {
+	t.Helper()
 	// The postgres OS user (when we are root) must enter the folders above the data.
 	root := t.TempDir()
 	for _, d := range []string{filepath.Dir(root), root} {
@@ -34,8 +41,6 @@ func startReplicated(t *testing.T) *replicated {
 			t.Fatal(err)
 		}
 	}
-	// Durability is worthless here; replication is what is tested.
-	settings := map[string]string{"fsync": "off"}
 	ctx := context.WithoutCancel(t.Context())
 	primary, err := pgembed.Start(ctx, pgembed.Options{DataDir: filepath.Join(root, "primary"), Settings: settings})
 	if err != nil {
@@ -132,11 +137,15 @@ func ready(t *testing.T, srv *served) readiness {
 	return r
 }
 
-// count lists vehicle's records through srv and returns their count; a status other than
-// 200 fails the test.
-func count(t *testing.T, c *client.ClientWithResponses, vehicle string) int64 {
+// count lists vehicle's records and returns their count; a status other than 200 fails the
+// test. minLSN, when given, is sent as X-Min-LSN.
+func count(t *testing.T, c *client.ClientWithResponses, vehicle string, minLSN ...string) int64 {
 	t.Helper()
-	resp, err := c.ListVehicleDataWithResponse(t.Context(), &client.ListVehicleDataParams{VehicleId: &vehicle})
+	params := &client.ListVehicleDataParams{VehicleId: &vehicle}
+	if len(minLSN) > 0 {
+		params.XMinLSN = &minLSN[0]
+	}
+	resp, err := c.ListVehicleDataWithResponse(t.Context(), params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +164,8 @@ func newClient(t *testing.T, srv *served) *client.ClientWithResponses {
 	return c
 }
 
-func create(t *testing.T, c *client.ClientWithResponses, vehicle string, at time.Time) client.VehicleData {
+// create stores a record and returns it with its X-Write-LSN.
+func create(t *testing.T, c *client.ClientWithResponses, vehicle string, at time.Time) (client.VehicleData, string) {
 	t.Helper()
 	resp, err := c.CreateVehicleDataWithResponse(t.Context(), client.VehicleDataInput{
 		VehicleId: vehicle, Timestamp: at, Odometer: 1, Soc: 50, Elevation: 1})
@@ -165,7 +175,11 @@ func create(t *testing.T, c *client.ClientWithResponses, vehicle string, at time
 	if resp.JSON201 == nil {
 		t.Fatalf("create: %d %s", resp.StatusCode(), resp.Body)
 	}
-	return *resp.JSON201
+	lsn := resp.HTTPResponse.Header.Get("X-Write-LSN")
+	if lsn == "" {
+		t.Errorf("create: no X-Write-LSN")
+	}
+	return *resp.JSON201, lsn
 }
 
 // With --read-database-url, serve reads from the standby while it keeps up, from the primary
@@ -186,12 +200,12 @@ func TestServeReadsFromStandby(t *testing.T) {
 	eventually(t, "the standby serves reads", func() bool { return ready(t, strict).Status == "ok" })
 	const vehicle = "standby-veh"
 	t0 := time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
-	create(t, sc, vehicle, t0)
+	_, lsn1 := create(t, sc, vehicle, t0)
 	eventually(t, "a create is visible in the list once replayed", func() bool { return count(t, sc, vehicle) == 1 })
 
 	t.Run("reads hit the standby", func(t *testing.T) {
 		atStandby, atPrimary := since(t, standby), since(t, primary)
-		if n := count(t, sc, vehicle); n != 1 {
+		if n := count(t, sc, vehicle, lsn1); n != 1 { // replayed: the standby may answer
 			t.Fatalf("count %d, want 1", n)
 		}
 		resp, err := client.NewClient("http://" + strict.addr)
@@ -223,14 +237,18 @@ func TestServeReadsFromStandby(t *testing.T) {
 		if _, err := standby.Exec(t.Context(), "SELECT pg_wal_replay_pause()"); err != nil {
 			t.Fatal(err)
 		}
-		r2 := create(t, sc, vehicle, t0.Add(time.Second))
+		r2, lsn2 := create(t, sc, vehicle, t0.Add(time.Second))
 		// The lenient server still reads the standby, which has not replayed the write ...
 		time.Sleep(200 * time.Millisecond)
 		if n := count(t, lc, vehicle); n != 1 {
 			t.Errorf("lenient server: count %d with replay paused, want 1 (what the standby has)", n)
 		}
-		// ... but a 404 is never the standby's: the new record is found on the primary.
-		if resp, err := lc.GetVehicleDataWithResponse(t.Context(), r2.Id); err != nil || resp.JSON200 == nil {
+		// ... except for a client that asks to see its write, which the primary answers ...
+		if n := count(t, lc, vehicle, lsn2); n != 2 {
+			t.Errorf("lenient server: count %d with X-Min-LSN %s, want 2 (the primary's)", n, lsn2)
+		}
+		// ... and a 404 is never the standby's: the new record is found on the primary.
+		if resp, err := lc.GetVehicleDataWithResponse(t.Context(), r2.Id, nil); err != nil || resp.JSON200 == nil {
 			t.Errorf("lenient server: retrieve of the new record: %v %d", err, resp.StatusCode())
 		}
 		// The strict server sees the standby fall behind and reads from the primary.
@@ -265,7 +283,7 @@ func TestServeReadsFromStandby(t *testing.T) {
 			if n := count(t, c, vehicle); n != 2 {
 				t.Errorf("count %d with the standby down, want 2", n)
 			}
-			if resp, err := c.ListVehiclesWithResponse(t.Context()); err != nil || resp.JSON200 == nil {
+			if resp, err := c.ListVehiclesWithResponse(t.Context(), nil); err != nil || resp.JSON200 == nil {
 				t.Errorf("vehicles with the standby down: %v %d", err, resp.StatusCode())
 			}
 			if resp, err := c.GetVehicleSeriesWithResponse(t.Context(), vehicle, nil); err != nil || resp.JSON200 == nil {

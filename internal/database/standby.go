@@ -38,6 +38,10 @@ const (
 	// connect_timeout), below the acquire timeout of short requests: a standby that does not
 	// answer is a connect error the read falls back from, not a wait for a connection.
 	standbyConnectTimeout = 500 * time.Millisecond
+	// minLSNWait is how long a read that must see a write (WithMinLSN) waits for the standby
+	// to replay it before it goes to the primary. The standby replays a create within a few
+	// milliseconds on loopback (README, "Reads on a standby").
+	minLSNWait = 50 * time.Millisecond
 	// maxSamples bounds the primary's positions kept while a standby is stuck; past it the
 	// lag is only known to be at least the age of the oldest.
 	maxSamples = 1024
@@ -181,15 +185,50 @@ func (s *Standby) Degraded() string {
 // MaxLag is the most the standby may be behind and still serve reads.
 func (s *Standby) MaxLag() time.Duration { return s.maxLag }
 
+// ErrNotReplayed: the standby had not replayed a read's minimum position within minLSNWait.
+var ErrNotReplayed = errors.New("the read standby has not replayed the write the read must see")
+
+// AwaitReplay returns nil once the standby, on conn, has replayed the position ctx's read must
+// see (WithMinLSN; at once without one), waiting up to minLSNWait; else ErrNotReplayed, and
+// the read goes to the primary (Fallback). Call it before the read's first statement: the
+// read's snapshot, taken later, then holds every commit up to that position.
+func (s *Standby) AwaitReplay(ctx context.Context, conn *pgxpool.Conn) error {
+	lsn, ok := MinLSN(ctx)
+	if !ok {
+		return nil
+	}
+	deadline := time.Now().Add(minLSNWait)
+	for {
+		var replayed bool
+		if err := conn.QueryRow(ctx, "SELECT COALESCE(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)", lsn.String()).Scan(&replayed); err != nil {
+			return err
+		}
+		if replayed {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return ErrNotReplayed
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
 // Fallback reports whether a read that failed on the standby with err is to be asked of the
-// primary: any failure of the standby's, and a "not found" (the standby may not have replayed
-// the row yet, so a 404 always comes from the primary). Not a domain answer (an invalid page
+// primary: any failure of the standby's, a "not found" (the standby may not have replayed the
+// row yet, so a 404 always comes from the primary) and ErrNotReplayed. Not a domain answer (an invalid page
 // number holds on both), a limit (all connections busy, a statement timeout: the primary would
 // be no faster) or a cancelled request. A standby that cannot be reached takes no more reads
 // until a check finds it back.
 func (s *Standby) Fallback(ctx context.Context, err error) bool {
 	if s == nil || err == nil || ctx.Err() != nil {
 		return false
+	}
+	if errors.Is(err, ErrNotReplayed) {
+		return true
 	}
 	if e, ok := apperr.As(err); ok {
 		return e.Kind == apperr.KindNotFound

@@ -59,7 +59,8 @@ func (s *Store) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 }
 
 // read runs fn on a connection for a read, short or an export's: the standby's while it keeps
-// up, else the primary's. A read the standby fails (see database.Standby.Fallback) is asked
+// up (and, for a read that must see a write, database.WithMinLSN, once it has replayed it),
+// else the primary's. A read the standby fails (see database.Standby.Fallback) is asked
 // of the primary, unless repeatable (nil: always) says it has sent something already.
 func (s *Store) read(ctx context.Context, export bool, fn func(*pgxpool.Conn) error, repeatable func() bool) error {
 	if s.standby.Usable() {
@@ -67,7 +68,12 @@ func (s *Store) read(ctx context.Context, export bool, fn func(*pgxpool.Conn) er
 		if export {
 			pool = s.standby.Export
 		}
-		err := s.readOn(ctx, pool, export, fn)
+		err := s.readOn(ctx, pool, export, func(conn *pgxpool.Conn) error {
+			if err := s.standby.AwaitReplay(ctx, conn); err != nil {
+				return err // the write the read must see is not there yet
+			}
+			return fn(conn)
+		})
 		if !s.standby.Fallback(ctx, err) || (repeatable != nil && !repeatable()) {
 			return err
 		}
@@ -402,11 +408,13 @@ func (s *Store) Get(ctx context.Context, id int64) (Record, error) {
 	return r, database.Unavailable(err)
 }
 
-// Create stores r (its ID is ignored) and returns it as stored.
-func (s *Store) Create(ctx context.Context, r Record) (Record, error) {
+// Create stores r (its ID is ignored) and returns it as stored, with the primary's WAL
+// position after it (see database.WriteLSN; 0 when it could not be read, the record being
+// stored all the same).
+func (s *Store) Create(ctx context.Context, r Record) (Record, database.LSN, error) {
 	conn, err := s.acquire(ctx)
 	if err != nil {
-		return Record{}, database.Unavailable(err)
+		return Record{}, 0, database.Unavailable(err)
 	}
 	defer conn.Release()
 	row, err := s.q.CreateVehicleData(ctx, conn, db.CreateVehicleDataParams{
@@ -419,13 +427,14 @@ func (s *Store) Create(ctx context.Context, r Record) (Record, error) {
 		ShiftState: r.ShiftState,
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Record{}, apperr.Conflict("a record for vehicle %q at %s already exists",
+		return Record{}, 0, apperr.Conflict("a record for vehicle %q at %s already exists",
 			r.VehicleID, r.Timestamp.UTC().Format(time.RFC3339Nano))
 	}
 	if err != nil {
-		return Record{}, database.Unavailable(fmt.Errorf("create record: %w", err))
+		return Record{}, 0, database.Unavailable(fmt.Errorf("create record: %w", err))
 	}
-	return fromRow(db.GetVehicleDataRow(row)), nil
+	lsn, _ := database.WriteLSN(ctx, conn)
+	return fromRow(db.GetVehicleDataRow(row)), lsn, nil
 }
 
 // Vehicle is one vehicle's figures.

@@ -92,8 +92,8 @@ func New(o Options) *echo.Echo {
 	if len(o.Config.CORSOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:  o.Config.CORSOrigins,
-			AllowHeaders:  []string{"Authorization", "Content-Type", "X-Request-ID"},
-			ExposeHeaders: []string{"Content-Disposition", "Location", "Retry-After", "X-Request-ID"},
+			AllowHeaders:  []string{"Authorization", "Content-Type", "X-Min-LSN", "X-Request-ID"},
+			ExposeHeaders: []string{"Content-Disposition", "Location", "Retry-After", "X-Request-ID", "X-Write-LSN"},
 		}))
 	}
 	e.Use(bodyLimit(o.Ingest.MaxChunkBytes() + multipartOverhead))
