@@ -82,8 +82,6 @@ type Standby struct {
 type StandbyState struct {
 	// Usable: reads go to the standby.
 	Usable bool
-	// Reachable: the standby answered, as a standby.
-	Reachable bool
 	// Lag is how far behind the primary the standby was; when !LagKnown, at least that.
 	Lag      time.Duration
 	LagKnown bool
@@ -93,8 +91,8 @@ type StandbyState struct {
 	reason string // Detail without figures, so that a lag that grows is logged once
 }
 
-// walSample is a position of the primary's and when it was seen: the primary had written
-// every commit of before first up to lsn, and was still at lsn at last.
+// walSample is a position of the primary's and when it was seen: every commit made before
+// first lies at or below lsn, and the primary was still at lsn at last.
 type walSample struct {
 	first, last time.Time
 	lsn         LSN
@@ -181,9 +179,6 @@ func (s *Standby) Degraded() string {
 	}
 	return s.state.Load().Detail
 }
-
-// MaxLag is the most the standby may be behind and still serve reads.
-func (s *Standby) MaxLag() time.Duration { return s.maxLag }
 
 // ErrNotReplayed: the standby had not replayed a read's minimum position within minLSNWait.
 var ErrNotReplayed = errors.New("the read standby has not replayed the write the read must see")
@@ -284,10 +279,8 @@ func (s *Standby) check(parent context.Context) {
 	case !inRecovery:
 		st.Detail, st.reason = "read database is not a standby (pg_is_in_recovery() is false): reads go to the primary", "primary"
 	case replayText == nil:
-		st.Reachable = true
 		st.Detail, st.reason = "read standby has replayed nothing yet: reads go to the primary", "starting"
 	default:
-		st.Reachable = true
 		replay, err := ParseLSN(*replayText)
 		if err != nil {
 			st.Detail, st.reason = fmt.Sprintf("read standby's replay position %q: reads go to the primary", *replayText), "lsn"
