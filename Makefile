@@ -5,7 +5,7 @@ BIN   := bin/vehicle-data
 # Fuzz targets run briefly in `make test`; raise for a real fuzzing session.
 FUZZTIME ?= 10s
 
-.PHONY: bench-list run build test test-unit fuzz faults generate check-generated lint vet bench bench-ingest bench-export bench-smoke deps postgres clean
+.PHONY: standby-lag bench-list run build test test-unit fuzz faults generate check-generated lint vet bench bench-ingest bench-export bench-smoke deps postgres clean
 
 run: postgres build ## serve with the embedded PostgreSQL unless DATABASE_URL is set
 	./$(BIN) serve
@@ -100,6 +100,12 @@ bench-list: build
 # test of the benchmark tooling, kept out of `make test` by its build tag.
 bench-smoke:
 	$(GO) test -count=1 -tags benchsmoke -run '^TestRunSmall$$' ./cmd/vehicle-data-bench/...
+
+# Reads on a standby: how far a loopback pg_basebackup standby falls behind under a finalize of
+# STANDBY_LAG_ROWS (200000) rows, and how soon a create is readable there (README, "Reads on a
+# standby"). Kept out of make test by its build tag.
+standby-lag:
+	$(GO) test -count=1 -tags standbylag -run '^TestStandbyLag$$' -v ./cmd/vehicle-data/
 
 clean:
 	rm -rf bin

@@ -242,39 +242,57 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// served is a `vehicle-data serve` running in this process, as main runs it.
+type served struct {
+	addr   string
+	logs   *lockedBuffer
+	cancel context.CancelFunc // the signal
+	done   chan error         // serve's result
+}
+
+// startServe runs serve with args over the environment env and waits until it listens. It
+// is stopped when the test ends, if the test has not stopped it.
+func startServe(t *testing.T, args []string, env map[string]string) *served {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	s := &served{logs: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		s.done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...),
+			func(k string) string { return env[k] }, io.Discard, s.logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("serve did not stop within 30s of the signal")
+		}
+	})
+	listening := regexp.MustCompile(`"msg":"serving","addr":"([^"]+)"`)
+	for range 400 {
+		if m := listening.FindStringSubmatch(s.logs.String()); m != nil {
+			s.addr = m[1]
+			return s
+		}
+		select {
+		case err := <-s.done:
+			s.done <- err
+			t.Fatalf("serve stopped early: %v\n%s", err, s.logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve did not start within 20s:\n%s", s.logs.String())
+	return nil
+}
+
 // serve migrates, answers, and on a signal (ctx cancelled) finishes in-flight requests and
 // returns without error.
 func TestServeMigratesAndShutsDownGracefully(t *testing.T) {
 	dbURL := testdb.NewUnmigratedURL(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	logs := &lockedBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--shutdown-timeout", "10s",
-			"--max-chunk-bytes", "1KiB", "--max-upload-bytes", "1KiB", "--max-pending-upload-bytes", "1KiB"},
-			func(k string) string {
-				if k == "DATABASE_URL" {
-					return dbURL
-				}
-				return ""
-			}, io.Discard, logs)
-	}()
-	var addr string
-	for range 200 {
-		if m := regexp.MustCompile(`"msg":"serving","addr":"([^"]+)"`).FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve stopped early: %v\n%s", err, logs.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	if addr == "" {
-		t.Fatalf("serve did not start:\n%s", logs.String())
-	}
+	srv := startServe(t, []string{"--shutdown-timeout", "10s",
+		"--max-chunk-bytes", "1KiB", "--max-upload-bytes", "1KiB", "--max-pending-upload-bytes", "1KiB"},
+		map[string]string{"DATABASE_URL": dbURL})
+	addr, logs := srv.addr, srv.logs
 	resp, err := http.Get("http://" + addr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -313,9 +331,10 @@ func TestServeMigratesAndShutsDownGracefully(t *testing.T) {
 	if !strings.Contains(logs.String(), "no API tokens configured") {
 		t.Errorf("no warning about the open server in the logs")
 	}
-	cancel()
+	srv.cancel()
 	select {
-	case err := <-done:
+	case err := <-srv.done:
+		srv.done <- err // for the cleanup
 		if err != nil {
 			t.Fatalf("serve returned %v on shutdown", err)
 		}

@@ -30,7 +30,8 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 // openDatabase connects to cfg.DatabaseURL, or starts the embedded PostgreSQL when none is
-// configured. The returned stop function closes the pools and stops what was started.
+// configured, and to the read standby at cfg.ReadDatabaseURL when set (Pools.Standby). The
+// returned stop function closes the pools and stops what was started.
 func openDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger) (*database.Pools, func(), error) {
 	url := cfg.DatabaseURL
 	stopEmbedded := func() {}
@@ -58,17 +59,29 @@ func openDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 		}
 	}
 	l := cfg.Limits
-	pools, err := database.OpenPools(ctx, url, database.PoolSizes{
+	sizes := database.PoolSizes{
 		Interactive: l.DBConns,
 		Export:      l.MaxExports,
 		// Two connections per finalize, and one for the purge and the migrations.
 		Ingest:           2*l.MaxFinalizes + 1,
 		StatementTimeout: l.StatementTimeout,
 		LockTimeout:      l.LockTimeout,
-	})
+	}
+	pools, err := database.OpenPools(ctx, url, sizes)
 	if err != nil {
 		stopEmbedded()
 		return nil, nil, err
+	}
+	if cfg.ReadDatabaseURL != "" {
+		// The same budgets as the primary's for the reads it takes over; a standby that is
+		// down at start is no error: the reads go to the primary until it answers.
+		if pools.Standby, err = database.OpenStandby(ctx, pools.Probe, cfg.ReadDatabaseURL, sizes, cfg.MaxReadLag, logger); err != nil {
+			pools.Close()
+			stopEmbedded()
+			return nil, nil, err
+		}
+		logger.Info("read standby configured", "max_read_lag", cfg.MaxReadLag.String(), "usable", pools.Standby.Usable(),
+			"detail", pools.Standby.Degraded())
 	}
 	return pools, func() { pools.Close(); stopEmbedded() }, nil
 }
@@ -96,6 +109,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	m := metrics.New(pools.All())
+	if st := pools.Standby; st != nil {
+		m.AddReadStandby(func() (bool, time.Duration, bool) {
+			s := st.State()
+			return s.Usable, s.Lag, s.LagKnown
+		})
+	}
 	ing := ingest.New(pools.Interactive, ingest.Options{
 		MaxChunkBytes: cfg.MaxChunkBytes, Logger: logger, Metrics: m,
 		FinalizePool: pools.Ingest, AcquireTimeout: cfg.Limits.AcquireTimeout,
@@ -107,13 +126,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Config:   cfg,
 		Logger:   logger,
 		Records: records.NewStore(pools.Interactive, records.StoreOptions{
-			ExportPool: pools.Export, AcquireTimeout: cfg.Limits.AcquireTimeout,
+			ExportPool: pools.Export, AcquireTimeout: cfg.Limits.AcquireTimeout, Standby: pools.Standby,
 		}),
-		Ingest:  ing,
-		Ready:   database.NewReadiness(pools.Probe).Check,
-		Metrics: m,
-		Docs:    docs.Handler(),
-		UI:      dash,
+		Ingest:   ing,
+		Ready:    database.NewReadiness(pools.Probe).Check,
+		Degraded: pools.Standby.Degraded,
+		Metrics:  m,
+		Docs:     docs.Handler(),
+		UI:       dash,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -134,6 +154,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	purgeCtx, stopPurge := context.WithCancel(ctx)
 	defer stopPurge()
 	go ing.RunPurger(purgeCtx, cfg.PurgeInterval, cfg.UploadMaxAge)
+	go pools.Standby.Run(purgeCtx)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

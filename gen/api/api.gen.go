@@ -188,7 +188,16 @@ type FinalizeResultStatus string
 
 // Health A probe's answer.
 type Health struct {
-	// Status Example: ok
+	// Detail What is degraded, when `status` is `degraded`.
+	//
+	// Example: read standby unreachable: reads go to the primary
+	Detail *string `json:"detail,omitempty"`
+
+	// Status `ok`; from `/readyz` also `degraded`: the server serves, but not as configured
+	// (`detail` says how).
+	//
+	//
+	// Example: ok
 	Status string `json:"status"`
 }
 
@@ -498,6 +507,9 @@ type FinalTimestamp = string
 // InitialTimestamp defines model for InitialTimestamp.
 type InitialTimestamp = string
 
+// MinLSN defines model for MinLSN.
+type MinLSN = string
+
 // Ordering defines model for Ordering.
 type Ordering = string
 
@@ -579,6 +591,13 @@ type ListVehicleDataParams struct {
 	// (or before) that response's page, positioned by sort key rather than by offset. Use it
 	// with the same filters and `ordering`; not with `page`. Empty means none.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// XMinLSN Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+	// answer then comes from a database that has replayed it: the read standby when it has
+	// (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+	// a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+	// Not an LSN: `400` naming `X-Min-LSN`.
+	XMinLSN *MinLSN `json:"X-Min-LSN,omitempty"`
 }
 
 // ExportVehicleDataParams defines parameters for ExportVehicleData.
@@ -606,6 +625,13 @@ type ExportVehicleDataParams struct {
 
 	// Export File format. Anything else is a `400`.
 	Export *ExportVehicleDataParamsExport `form:"export,omitempty" json:"export,omitempty"`
+
+	// XMinLSN Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+	// answer then comes from a database that has replayed it: the read standby when it has
+	// (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+	// a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+	// Not an LSN: `400` naming `X-Min-LSN`.
+	XMinLSN *MinLSN `json:"X-Min-LSN,omitempty"`
 }
 
 // ExportVehicleDataParamsExport defines parameters for ExportVehicleData.
@@ -618,6 +644,26 @@ type GetUploadStatusParams struct {
 
 	// FileName The upload's file name.
 	FileName string `form:"file_name" json:"file_name"`
+}
+
+// GetVehicleDataParams defines parameters for GetVehicleData.
+type GetVehicleDataParams struct {
+	// XMinLSN Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+	// answer then comes from a database that has replayed it: the read standby when it has
+	// (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+	// a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+	// Not an LSN: `400` naming `X-Min-LSN`.
+	XMinLSN *MinLSN `json:"X-Min-LSN,omitempty"`
+}
+
+// ListVehiclesParams defines parameters for ListVehicles.
+type ListVehiclesParams struct {
+	// XMinLSN Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+	// answer then comes from a database that has replayed it: the read standby when it has
+	// (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+	// a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+	// Not an LSN: `400` naming `X-Min-LSN`.
+	XMinLSN *MinLSN `json:"X-Min-LSN,omitempty"`
 }
 
 // GetVehicleSeriesParams defines parameters for GetVehicleSeries.
@@ -637,6 +683,13 @@ type GetVehicleSeriesParams struct {
 
 	// MaxPoints Most buckets to answer, 1..10000.
 	MaxPoints *int32 `form:"max_points,omitempty" json:"max_points,omitempty"`
+
+	// XMinLSN Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+	// answer then comes from a database that has replayed it: the read standby when it has
+	// (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+	// a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+	// Not an LSN: `400` naming `X-Min-LSN`.
+	XMinLSN *MinLSN `json:"X-Min-LSN,omitempty"`
 }
 
 // FinalizeUploadJSONRequestBody defines body for FinalizeUpload for application/json ContentType.
@@ -667,10 +720,10 @@ type ServerInterface interface {
 	GetUploadStatus(ctx echo.Context, params GetUploadStatusParams) error
 	// GetVehicleData Retrieve a record
 	// (GET /api/v1/vehicle_data/{id}/)
-	GetVehicleData(ctx echo.Context, id int64) error
+	GetVehicleData(ctx echo.Context, id int64, params GetVehicleDataParams) error
 	// ListVehicles List vehicles
 	// (GET /api/v1/vehicles/)
-	ListVehicles(ctx echo.Context) error
+	ListVehicles(ctx echo.Context, params ListVehiclesParams) error
 	// GetVehicleSeries A vehicle's measurements in time buckets, for charts
 	// (GET /api/v1/vehicles/{vehicle_id}/series/)
 	GetVehicleSeries(ctx echo.Context, vehicleId string, params GetVehicleSeriesParams) error
@@ -749,6 +802,23 @@ func (w *ServerInterfaceWrapper) ListVehicleData(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
 	}
 
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Min-LSN" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Min-LSN")]; found {
+		var XMinLSN MinLSN
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Min-LSN, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Min-LSN", valueList[0], &XMinLSN, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Min-LSN: %s", err))
+		}
+
+		params.XMinLSN = &XMinLSN
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListVehicleData(ctx, params)
 	return err
@@ -811,6 +881,23 @@ func (w *ServerInterfaceWrapper) ExportVehicleData(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter export: %s", err))
 	}
 
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Min-LSN" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Min-LSN")]; found {
+		var XMinLSN MinLSN
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Min-LSN, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Min-LSN", valueList[0], &XMinLSN, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Min-LSN: %s", err))
+		}
+
+		params.XMinLSN = &XMinLSN
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ExportVehicleData(ctx, params)
 	return err
@@ -870,8 +957,28 @@ func (w *ServerInterfaceWrapper) GetVehicleData(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetVehicleDataParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Min-LSN" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Min-LSN")]; found {
+		var XMinLSN MinLSN
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Min-LSN, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Min-LSN", valueList[0], &XMinLSN, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Min-LSN: %s", err))
+		}
+
+		params.XMinLSN = &XMinLSN
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.GetVehicleData(ctx, id)
+	err = w.Handler.GetVehicleData(ctx, id, params)
 	return err
 }
 
@@ -879,8 +986,28 @@ func (w *ServerInterfaceWrapper) GetVehicleData(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) ListVehicles(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListVehiclesParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Min-LSN" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Min-LSN")]; found {
+		var XMinLSN MinLSN
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Min-LSN, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Min-LSN", valueList[0], &XMinLSN, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Min-LSN: %s", err))
+		}
+
+		params.XMinLSN = &XMinLSN
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.ListVehicles(ctx)
+	err = w.Handler.ListVehicles(ctx, params)
 	return err
 }
 
@@ -930,6 +1057,23 @@ func (w *ServerInterfaceWrapper) GetVehicleSeries(ctx echo.Context) error {
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "max_points", ctx.QueryParams(), &params.MaxPoints, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter max_points: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Min-LSN" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Min-LSN")]; found {
+		var XMinLSN MinLSN
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Min-LSN, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Min-LSN", valueList[0], &XMinLSN, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Min-LSN: %s", err))
+		}
+
+		params.XMinLSN = &XMinLSN
 	}
 
 	// Invoke the callback with all the unmarshaled arguments
@@ -1142,7 +1286,8 @@ type CreateVehicleDataResponseObject interface {
 }
 
 type CreateVehicleData201ResponseHeaders struct {
-	Location *string
+	Location  *string
+	XWriteLSN *string
 }
 
 type CreateVehicleData201JSONResponse struct {
@@ -1159,6 +1304,9 @@ func (response CreateVehicleData201JSONResponse) VisitCreateVehicleDataResponse(
 	w.Header().Set("Content-Type", "application/json")
 	if response.Headers.Location != nil {
 		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	if response.Headers.XWriteLSN != nil {
+		w.Header().Set("X-Write-LSN", fmt.Sprint(*response.Headers.XWriteLSN))
 	}
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
@@ -1454,15 +1602,25 @@ type FinalizeUploadResponseObject interface {
 	VisitFinalizeUploadResponse(w http.ResponseWriter) error
 }
 
-type FinalizeUpload200JSONResponse FinalizeResult
+type FinalizeUpload200ResponseHeaders struct {
+	XWriteLSN *string
+}
+
+type FinalizeUpload200JSONResponse struct {
+	Body    FinalizeResult
+	Headers FinalizeUpload200ResponseHeaders
+}
 
 func (response FinalizeUpload200JSONResponse) VisitFinalizeUploadResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XWriteLSN != nil {
+		w.Header().Set("X-Write-LSN", fmt.Sprint(*response.Headers.XWriteLSN))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1803,7 +1961,8 @@ func (response GetUploadStatus503JSONResponse) VisitGetUploadStatusResponse(w ht
 }
 
 type GetVehicleDataRequestObject struct {
-	Id int64 `json:"id"`
+	Id     int64 `json:"id"`
+	Params GetVehicleDataParams
 }
 
 type GetVehicleDataResponseObject interface {
@@ -1887,6 +2046,7 @@ func (response GetVehicleData503JSONResponse) VisitGetVehicleDataResponse(w http
 }
 
 type ListVehiclesRequestObject struct {
+	Params ListVehiclesParams
 }
 
 type ListVehiclesResponseObject interface {
@@ -2309,10 +2469,11 @@ func (sh *strictHandler) GetUploadStatus(ctx echo.Context, params GetUploadStatu
 }
 
 // GetVehicleData operation middleware
-func (sh *strictHandler) GetVehicleData(ctx echo.Context, id int64) error {
+func (sh *strictHandler) GetVehicleData(ctx echo.Context, id int64, params GetVehicleDataParams) error {
 	var request GetVehicleDataRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.GetVehicleData(ctx.Request().Context(), request.(GetVehicleDataRequestObject))
@@ -2334,8 +2495,10 @@ func (sh *strictHandler) GetVehicleData(ctx echo.Context, id int64) error {
 }
 
 // ListVehicles operation middleware
-func (sh *strictHandler) ListVehicles(ctx echo.Context) error {
+func (sh *strictHandler) ListVehicles(ctx echo.Context, params ListVehiclesParams) error {
 	var request ListVehiclesRequestObject
+
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.ListVehicles(ctx.Request().Context(), request.(ListVehiclesRequestObject))

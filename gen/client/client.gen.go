@@ -188,7 +188,16 @@ type FinalizeResultStatus string
 
 // Health A probe's answer.
 type Health struct {
-	// Status Example: ok
+	// Detail What is degraded, when `status` is `degraded`.
+	//
+	// Example: read standby unreachable: reads go to the primary
+	Detail *string `json:"detail,omitempty"`
+
+	// Status `ok`; from `/readyz` also `degraded`: the server serves, but not as configured
+	// (`detail` says how).
+	//
+	//
+	// Example: ok
 	Status string `json:"status"`
 }
 
@@ -498,6 +507,9 @@ type FinalTimestamp = string
 // InitialTimestamp defines model for InitialTimestamp.
 type InitialTimestamp = string
 
+// MinLSN defines model for MinLSN.
+type MinLSN = string
+
 // Ordering defines model for Ordering.
 type Ordering = string
 
@@ -579,6 +591,13 @@ type ListVehicleDataParams struct {
 	// (or before) that response's page, positioned by sort key rather than by offset. Use it
 	// with the same filters and `ordering`; not with `page`. Empty means none.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// XMinLSN Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+	// answer then comes from a database that has replayed it: the read standby when it has
+	// (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+	// a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+	// Not an LSN: `400` naming `X-Min-LSN`.
+	XMinLSN *MinLSN `json:"X-Min-LSN,omitempty"`
 }
 
 // ExportVehicleDataParams defines parameters for ExportVehicleData.
@@ -606,6 +625,13 @@ type ExportVehicleDataParams struct {
 
 	// Export File format. Anything else is a `400`.
 	Export *ExportVehicleDataParamsExport `form:"export,omitempty" json:"export,omitempty"`
+
+	// XMinLSN Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+	// answer then comes from a database that has replayed it: the read standby when it has
+	// (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+	// a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+	// Not an LSN: `400` naming `X-Min-LSN`.
+	XMinLSN *MinLSN `json:"X-Min-LSN,omitempty"`
 }
 
 // ExportVehicleDataParamsExport defines parameters for ExportVehicleData.
@@ -618,6 +644,26 @@ type GetUploadStatusParams struct {
 
 	// FileName The upload's file name.
 	FileName string `form:"file_name" json:"file_name"`
+}
+
+// GetVehicleDataParams defines parameters for GetVehicleData.
+type GetVehicleDataParams struct {
+	// XMinLSN Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+	// answer then comes from a database that has replayed it: the read standby when it has
+	// (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+	// a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+	// Not an LSN: `400` naming `X-Min-LSN`.
+	XMinLSN *MinLSN `json:"X-Min-LSN,omitempty"`
+}
+
+// ListVehiclesParams defines parameters for ListVehicles.
+type ListVehiclesParams struct {
+	// XMinLSN Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+	// answer then comes from a database that has replayed it: the read standby when it has
+	// (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+	// a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+	// Not an LSN: `400` naming `X-Min-LSN`.
+	XMinLSN *MinLSN `json:"X-Min-LSN,omitempty"`
 }
 
 // GetVehicleSeriesParams defines parameters for GetVehicleSeries.
@@ -637,6 +683,13 @@ type GetVehicleSeriesParams struct {
 
 	// MaxPoints Most buckets to answer, 1..10000.
 	MaxPoints *int32 `form:"max_points,omitempty" json:"max_points,omitempty"`
+
+	// XMinLSN Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+	// answer then comes from a database that has replayed it: the read standby when it has
+	// (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+	// a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+	// Not an LSN: `400` naming `X-Min-LSN`.
+	XMinLSN *MinLSN `json:"X-Min-LSN,omitempty"`
 }
 
 // CreateVehicleDataJSONRequestBody defines body for CreateVehicleData for application/json ContentType.
@@ -843,14 +896,14 @@ type ClientInterface interface {
 	// One record by id. An id that is not a positive integer is a `400`.
 	//
 	// Corresponds with GET /api/v1/vehicle_data/{id}/ (the `GetVehicleData` operationId).
-	GetVehicleData(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetVehicleData(ctx context.Context, id int64, params *GetVehicleDataParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListVehicles List vehicles
 	//
 	// Every vehicle with its record count and first and last timestamp, sorted by vehicle id.
 	//
 	// Corresponds with GET /api/v1/vehicles/ (the `ListVehicles` operationId).
-	ListVehicles(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListVehicles(ctx context.Context, params *ListVehiclesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetVehicleSeries A vehicle's measurements in time buckets, for charts
 	//
@@ -878,6 +931,9 @@ type ClientInterface interface {
 	// GetReadiness Readiness probe
 	//
 	// `200` when the database answers and its schema is fully migrated, `503` otherwise.
+	// With a read standby configured (`--read-database-url`) that is unreachable, or further
+	// behind the primary than `--max-read-lag`, the answer stays `200` (every read goes to the
+	// primary meanwhile) with `status` `degraded` and a `detail` saying why.
 	//
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1084,8 +1140,8 @@ func (c *Client) GetUploadStatus(ctx context.Context, params *GetUploadStatusPar
 // One record by id. An id that is not a positive integer is a `400`.
 //
 // Corresponds with GET /api/v1/vehicle_data/{id}/ (the `GetVehicleData` operationId).
-func (c *Client) GetVehicleData(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetVehicleDataRequest(c.Server, id)
+func (c *Client) GetVehicleData(ctx context.Context, id int64, params *GetVehicleDataParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetVehicleDataRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1101,8 +1157,8 @@ func (c *Client) GetVehicleData(ctx context.Context, id int64, reqEditors ...Req
 // Every vehicle with its record count and first and last timestamp, sorted by vehicle id.
 //
 // Corresponds with GET /api/v1/vehicles/ (the `ListVehicles` operationId).
-func (c *Client) ListVehicles(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListVehiclesRequest(c.Server)
+func (c *Client) ListVehicles(ctx context.Context, params *ListVehiclesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListVehiclesRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1159,6 +1215,9 @@ func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (
 // GetReadiness Readiness probe
 //
 // `200` when the database answers and its schema is fully migrated, `503` otherwise.
+// With a read standby configured (`--read-database-url`) that is unreachable, or further
+// behind the primary than `--max-read-lag`, the answer stays `200` (every read goes to the
+// primary meanwhile) with `status` `degraded` and a `detail` saying why.
 //
 // Corresponds with GET /readyz (the `GetReadiness` operationId).
 func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1306,6 +1365,21 @@ func NewListVehicleDataRequest(server string, params *ListVehicleDataParams) (*h
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XMinLSN != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Min-LSN", *params.XMinLSN, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Min-LSN", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -1462,6 +1536,21 @@ func NewExportVehicleDataRequest(server string, params *ExportVehicleDataParams)
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.XMinLSN != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Min-LSN", *params.XMinLSN, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Min-LSN", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
@@ -1593,7 +1682,7 @@ func NewGetUploadStatusRequest(server string, params *GetUploadStatusParams) (*h
 }
 
 // NewGetVehicleDataRequest constructs an http.Request for the GetVehicleData method
-func NewGetVehicleDataRequest(server string, id int64) (*http.Request, error) {
+func NewGetVehicleDataRequest(server string, id int64, params *GetVehicleDataParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -1623,11 +1712,26 @@ func NewGetVehicleDataRequest(server string, id int64) (*http.Request, error) {
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.XMinLSN != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Min-LSN", *params.XMinLSN, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Min-LSN", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewListVehiclesRequest constructs an http.Request for the ListVehicles method
-func NewListVehiclesRequest(server string) (*http.Request, error) {
+func NewListVehiclesRequest(server string, params *ListVehiclesParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -1648,6 +1752,21 @@ func NewListVehiclesRequest(server string) (*http.Request, error) {
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XMinLSN != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Min-LSN", *params.XMinLSN, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Min-LSN", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -1757,6 +1876,21 @@ func NewGetVehicleSeriesRequest(server string, vehicleId string, params *GetVehi
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XMinLSN != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Min-LSN", *params.XMinLSN, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Min-LSN", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -1989,7 +2123,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/vehicle_data/{id}/ (the `GetVehicleData` operationId).
-	GetVehicleDataWithResponse(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*GetVehicleDataResponse, error)
+	GetVehicleDataWithResponse(ctx context.Context, id int64, params *GetVehicleDataParams, reqEditors ...RequestEditorFn) (*GetVehicleDataResponse, error)
 
 	// ListVehiclesWithResponse List vehicles
 	//
@@ -1998,7 +2132,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/vehicles/ (the `ListVehicles` operationId).
-	ListVehiclesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListVehiclesResponse, error)
+	ListVehiclesWithResponse(ctx context.Context, params *ListVehiclesParams, reqEditors ...RequestEditorFn) (*ListVehiclesResponse, error)
 
 	// GetVehicleSeriesWithResponse A vehicle's measurements in time buckets, for charts
 	//
@@ -2030,6 +2164,9 @@ type ClientWithResponsesInterface interface {
 	// GetReadinessWithResponse Readiness probe
 	//
 	// `200` when the database answers and its schema is fully migrated, `503` otherwise.
+	// With a read standby configured (`--read-database-url`) that is unreachable, or further
+	// behind the primary than `--max-read-lag`, the answer stays `200` (every read goes to the
+	// primary meanwhile) with `status` `degraded` and a `detail` saying why.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2122,7 +2259,8 @@ func (r ListVehicleDataResponse) ContentType() string {
 
 // CreateVehicleDataResponse201Headers the declared response headers of an HTTP 201 response for CreateVehicleData
 type CreateVehicleDataResponse201Headers struct {
-	Location *string
+	Location  *string
+	XWriteLSN *string
 }
 
 // CreateVehicleDataResponse401Headers the declared response headers of an HTTP 401 response for CreateVehicleData
@@ -2314,6 +2452,11 @@ func (r ExportVehicleDataResponse) ContentType() string {
 	return ""
 }
 
+// FinalizeUploadResponse200Headers the declared response headers of an HTTP 200 response for FinalizeUpload
+type FinalizeUploadResponse200Headers struct {
+	XWriteLSN *string
+}
+
 // FinalizeUploadResponse401Headers the declared response headers of an HTTP 401 response for FinalizeUpload
 type FinalizeUploadResponse401Headers struct {
 	WWWAuthenticate *string
@@ -2345,6 +2488,8 @@ type FinalizeUploadResponse struct {
 	JSON422 *RowsInvalid
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *FinalizeUploadResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *FinalizeUploadResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -3113,8 +3258,8 @@ func (c *ClientWithResponses) GetUploadStatusWithResponse(ctx context.Context, p
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/vehicle_data/{id}/ (the `GetVehicleData` operationId).
-func (c *ClientWithResponses) GetVehicleDataWithResponse(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*GetVehicleDataResponse, error) {
-	rsp, err := c.GetVehicleData(ctx, id, reqEditors...)
+func (c *ClientWithResponses) GetVehicleDataWithResponse(ctx context.Context, id int64, params *GetVehicleDataParams, reqEditors ...RequestEditorFn) (*GetVehicleDataResponse, error) {
+	rsp, err := c.GetVehicleData(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -3128,8 +3273,8 @@ func (c *ClientWithResponses) GetVehicleDataWithResponse(ctx context.Context, id
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/vehicles/ (the `ListVehicles` operationId).
-func (c *ClientWithResponses) ListVehiclesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListVehiclesResponse, error) {
-	rsp, err := c.ListVehicles(ctx, reqEditors...)
+func (c *ClientWithResponses) ListVehiclesWithResponse(ctx context.Context, params *ListVehiclesParams, reqEditors ...RequestEditorFn) (*ListVehiclesResponse, error) {
+	rsp, err := c.ListVehicles(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -3178,6 +3323,9 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 // GetReadinessWithResponse Readiness probe
 //
 // `200` when the database answers and its schema is fully migrated, `503` otherwise.
+// With a read standby configured (`--read-database-url`) that is unreachable, or further
+// behind the primary than `--max-read-lag`, the answer stays `200` (every read goes to the
+// primary meanwhile) with `status` `degraded` and a `detail` saying why.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -3341,6 +3489,13 @@ func ParseCreateVehicleDataResponse(rsp *http.Response) (*CreateVehicleDataRespo
 				return nil, err
 			}
 			headers.Location = &value
+		}
+		if values := rsp.Header.Values("X-Write-LSN"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Write-LSN", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XWriteLSN = &value
 		}
 		response.Headers201 = &headers
 	case rsp.StatusCode == 401:
@@ -3538,6 +3693,16 @@ func ParseFinalizeUploadResponse(rsp *http.Response) (*FinalizeUploadResponse, e
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers FinalizeUploadResponse200Headers
+		if values := rsp.Header.Values("X-Write-LSN"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Write-LSN", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XWriteLSN = &value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers FinalizeUploadResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {

@@ -247,6 +247,9 @@ export interface paths {
         /**
          * Readiness probe
          * @description `200` when the database answers and its schema is fully migrated, `503` otherwise.
+         *     With a read standby configured (`--read-database-url`) that is unreachable, or further
+         *     behind the primary than `--max-read-lag`, the answer stays `200` (every read goes to the
+         *     primary meanwhile) with `status` `degraded` and a `detail` saying why.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -697,8 +700,17 @@ export interface components {
         };
         /** @description A probe's answer. */
         Health: {
-            /** @example ok */
+            /**
+             * @description `ok`; from `/readyz` also `degraded`: the server serves, but not as configured
+             *     (`detail` says how).
+             * @example ok
+             */
             status: string;
+            /**
+             * @description What is degraded, when `status` is `degraded`.
+             * @example read standby unreachable: reads go to the primary
+             */
+            detail?: string;
         };
     };
     responses: {
@@ -855,6 +867,15 @@ export interface components {
     };
     parameters: {
         /**
+         * @description Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+         *     answer then comes from a database that has replayed it: the read standby when it has
+         *     (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+         *     a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+         *     Not an LSN: `400` naming `X-Min-LSN`.
+         * @example 0/3000148
+         */
+        MinLSN: string;
+        /**
          * @description Only records of this vehicle (exact match).
          * @example veh1
          */
@@ -915,7 +936,15 @@ export interface components {
         PageSize: number;
     };
     requestBodies: never;
-    headers: never;
+    headers: {
+        /**
+         * @description Where the write is in the primary's write-ahead log (PostgreSQL's `pg_lsn` text form).
+         *     Send it back as `X-Min-LSN` on a read to be sure to see the write. Absent when the server
+         *     could not read it after the commit (the write itself succeeded).
+         * @example 0/3000148
+         */
+        WriteLSN: string;
+    };
     pathItems: never;
 }
 export type SchemaVehicleData = components['schemas']['VehicleData'];
@@ -946,6 +975,7 @@ export type ResponseTooLarge = components['responses']['TooLarge'];
 export type ResponseUnavailable = components['responses']['Unavailable'];
 export type ResponseUnsupportedMediaType = components['responses']['UnsupportedMediaType'];
 export type ResponseInsufficientStorage = components['responses']['InsufficientStorage'];
+export type ParameterMinLsn = components['parameters']['MinLSN'];
 export type ParameterVehicleIdFilter = components['parameters']['VehicleIdFilter'];
 export type ParameterInitialTimestamp = components['parameters']['InitialTimestamp'];
 export type ParameterFinalTimestamp = components['parameters']['FinalTimestamp'];
@@ -956,6 +986,7 @@ export type ParameterCursor = components['parameters']['Cursor'];
 export type ParameterSeriesInitialTimestamp = components['parameters']['SeriesInitialTimestamp'];
 export type ParameterSeriesFinalTimestamp = components['parameters']['SeriesFinalTimestamp'];
 export type ParameterPageSize = components['parameters']['PageSize'];
+export type HeaderWriteLsn = components['headers']['WriteLSN'];
 export type $defs = Record<string, never>;
 export interface operations {
     listVehicleData: {
@@ -1010,7 +1041,17 @@ export interface operations {
                  */
                 cursor?: components["parameters"]["Cursor"];
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+                 *     answer then comes from a database that has replayed it: the read standby when it has
+                 *     (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+                 *     a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+                 *     Not an LSN: `400` naming `X-Min-LSN`.
+                 * @example 0/3000148
+                 */
+                "X-Min-LSN"?: components["parameters"]["MinLSN"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1088,6 +1129,7 @@ export interface operations {
                      * @example /api/v1/vehicle_data/1/
                      */
                     Location?: string;
+                    "X-Write-LSN": components["headers"]["WriteLSN"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1117,7 +1159,17 @@ export interface operations {
     getVehicleData: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+                 *     answer then comes from a database that has replayed it: the read standby when it has
+                 *     (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+                 *     a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+                 *     Not an LSN: `400` naming `X-Min-LSN`.
+                 * @example 0/3000148
+                 */
+                "X-Min-LSN"?: components["parameters"]["MinLSN"];
+            };
             path: {
                 /**
                  * @description The record's id.
@@ -1196,7 +1248,17 @@ export interface operations {
                  */
                 export?: "csv" | "json" | "ndjson" | "xlsx";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+                 *     answer then comes from a database that has replayed it: the read standby when it has
+                 *     (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+                 *     a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+                 *     Not an LSN: `400` naming `X-Min-LSN`.
+                 * @example 0/3000148
+                 */
+                "X-Min-LSN"?: components["parameters"]["MinLSN"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1360,6 +1422,7 @@ export interface operations {
             /** @description The file was processed. */
             200: {
                 headers: {
+                    "X-Write-LSN": components["headers"]["WriteLSN"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1439,7 +1502,17 @@ export interface operations {
     listVehicles: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+                 *     answer then comes from a database that has replayed it: the read standby when it has
+                 *     (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+                 *     a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+                 *     Not an LSN: `400` naming `X-Min-LSN`.
+                 * @example 0/3000148
+                 */
+                "X-Min-LSN"?: components["parameters"]["MinLSN"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1500,7 +1573,17 @@ export interface operations {
                  */
                 max_points?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Read your writes: the `X-Write-LSN` of a write of yours (or the greatest of several). The
+                 *     answer then comes from a database that has replayed it: the read standby when it has
+                 *     (the server waits up to 50 ms for it), else the primary. Without it, a read may come from
+                 *     a standby up to `--max-read-lag` behind the primary, and miss writes of the last moment.
+                 *     Not an LSN: `400` naming `X-Min-LSN`.
+                 * @example 0/3000148
+                 */
+                "X-Min-LSN"?: components["parameters"]["MinLSN"];
+            };
             path: {
                 /**
                  * @description The vehicle.
@@ -1605,17 +1688,12 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Ready to serve. */
+            /** @description Ready to serve; `status` is `ok`, or `degraded` with a `detail`. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "status": "ok"
-                     *     }
-                     */
                     "application/json": components["schemas"]["Health"];
                 };
             };

@@ -58,6 +58,19 @@ func TestLoad(t *testing.T) {
 				t.Errorf("DataDir %q, DataDirFallback %q; want /srv/pg and empty", c.DataDir, c.DataDirFallback)
 			}
 		}},
+		{name: "reads on the primary by default", check: func(t *testing.T, c Config) {
+			if c.ReadDatabaseURL != "" || c.MaxReadLag != time.Second {
+				t.Errorf("ReadDatabaseURL %q, MaxReadLag %v; want empty and 1s", c.ReadDatabaseURL, c.MaxReadLag)
+			}
+		}},
+		{name: "read standby", args: []string{"--max-read-lag", "250ms"}, env: map[string]string{"READ_DATABASE_URL": "postgres://standby", "MAX_READ_LAG": "5s"},
+			check: func(t *testing.T, c Config) {
+				if c.ReadDatabaseURL != "postgres://standby" || c.MaxReadLag != 250*time.Millisecond {
+					t.Errorf("ReadDatabaseURL %q, MaxReadLag %v; want postgres://standby and 250ms", c.ReadDatabaseURL, c.MaxReadLag)
+				}
+			}},
+		{name: "zero read lag", env: map[string]string{"MAX_READ_LAG": "0s"}, wantErr: "max-read-lag"},
+		{name: "read lag under 100ms", args: []string{"--max-read-lag", "99ms"}, wantErr: "max-read-lag must be at least 100ms"},
 		{name: "bad size", args: []string{"--max-chunk-bytes", "lots"}, wantErr: "not a size"},
 		{name: "bad env duration", env: map[string]string{"UPLOAD_MAX_AGE": "1 day"}, wantErr: "UPLOAD_MAX_AGE"},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "log level"},

@@ -25,13 +25,29 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 
 // OpenWith is Open with a last say on the pool's configuration (tools: a tracer, a size).
 func OpenWith(ctx context.Context, url string, configure func(*pgxpool.Config)) (*pgxpool.Pool, error) {
+	pool, cfg, err := newPool(ctx, url, configure)
+	if err != nil {
+		return nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open database: connect to %s:%d/%s: %w",
+			cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
+	}
+	return pool, nil
+}
+
+// newPool is OpenWith without the first round trip: the pool connects on first use.
+func newPool(ctx context.Context, url string, configure func(*pgxpool.Config)) (*pgxpool.Pool, *pgxpool.Config, error) {
 	if url == "" {
-		return nil, errors.New("open database: empty connection URL")
+		return nil, nil, errors.New("open database: empty connection URL")
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx redacts the password in its parse errors.
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, nil, fmt.Errorf("open database: %w", err)
 	}
 	// Names our sessions in pg_stat_activity unless the URL already chose a name.
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
@@ -62,14 +78,7 @@ func OpenWith(ctx context.Context, url string, configure func(*pgxpool.Config)) 
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, nil, fmt.Errorf("open database: %w", err)
 	}
-	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
-	defer cancel()
-	if err := pool.Ping(pingCtx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("open database: connect to %s:%d/%s: %w",
-			cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
-	}
-	return pool, nil
+	return pool, cfg, nil
 }

@@ -26,8 +26,11 @@ type Pools struct {
 	// long statements, no statement timeout.
 	Ingest *pgxpool.Pool
 	// Probe answers /readyz on a connection of its own, so readiness never waits for
-	// the others.
+	// the others; a Standby's checks read the primary's WAL position on it too.
 	Probe *pgxpool.Pool
+	// Standby serves reads from a hot standby while it keeps up; nil: every read goes to
+	// the primary. Set by the caller (OpenStandby), closed by Close.
+	Standby *Standby
 }
 
 // PoolSizes sizes the pools and sets the interactive sessions' time limits.
@@ -58,27 +61,11 @@ func OpenPools(ctx context.Context, url string, sizes PoolSizes) (*Pools, error)
 		return nil, fmt.Errorf("open database: pool sizes must be >= 1 (ingest >= 2), got %+v", sizes)
 	}
 	open := func(name string, size int, params map[string]string) (*pgxpool.Pool, error) {
-		return OpenWith(ctx, url, func(c *pgxpool.Config) {
-			c.MaxConns = int32(size)
-			c.ConnConfig.RuntimeParams["application_name"] = appName(c, name)
-			for k, v := range sessionParams {
-				c.ConnConfig.RuntimeParams[k] = v
-			}
-			for k, v := range params {
-				c.ConnConfig.RuntimeParams[k] = v
-			}
-		})
+		return openPool(ctx, url, name, size, params, true)
 	}
 	p := &Pools{}
 	var err error
-	interactive := map[string]string{}
-	if sizes.StatementTimeout > 0 {
-		interactive["statement_timeout"] = strconv.FormatInt(sizes.StatementTimeout.Milliseconds(), 10)
-	}
-	if sizes.LockTimeout > 0 {
-		interactive["lock_timeout"] = strconv.FormatInt(sizes.LockTimeout.Milliseconds(), 10)
-	}
-	if p.Interactive, err = open("interactive", sizes.Interactive, interactive); err != nil {
+	if p.Interactive, err = open("interactive", sizes.Interactive, interactiveParams(sizes)); err != nil {
 		return nil, err
 	}
 	if p.Export, err = open("export", sizes.Export, nil); err != nil {
@@ -89,12 +76,50 @@ func OpenPools(ctx context.Context, url string, sizes PoolSizes) (*Pools, error)
 		p.Close()
 		return nil, err
 	}
-	// A probe has a second to answer; its statements never need longer.
-	if p.Probe, err = open("probe", 1, map[string]string{"statement_timeout": "1000"}); err != nil {
+	if p.Probe, err = open("probe", 1, probeParams); err != nil {
 		p.Close()
 		return nil, err
 	}
 	return p, nil
+}
+
+// A probe has a second to answer; its statements never need longer.
+var probeParams = map[string]string{"statement_timeout": "1000"}
+
+// interactiveParams are the session settings of short requests: their time limits.
+func interactiveParams(sizes PoolSizes) map[string]string {
+	params := map[string]string{}
+	if sizes.StatementTimeout > 0 {
+		params["statement_timeout"] = strconv.FormatInt(sizes.StatementTimeout.Milliseconds(), 10)
+	}
+	if sizes.LockTimeout > 0 {
+		params["lock_timeout"] = strconv.FormatInt(sizes.LockTimeout.Milliseconds(), 10)
+	}
+	return params
+}
+
+// openPool opens one pool of size connections named name (application_name), with the
+// session settings of every pool and params. ping: connect once now, so that a wrong address
+// fails at start; without it the pool connects on first use (a standby may be down at start).
+func openPool(ctx context.Context, url, name string, size int, params map[string]string, ping bool) (*pgxpool.Pool, error) {
+	configure := func(c *pgxpool.Config) {
+		c.MaxConns = int32(size)
+		c.ConnConfig.RuntimeParams["application_name"] = appName(c, name)
+		for k, v := range sessionParams {
+			c.ConnConfig.RuntimeParams[k] = v
+		}
+		for k, v := range params {
+			c.ConnConfig.RuntimeParams[k] = v
+		}
+		if !ping && c.ConnConfig.ConnectTimeout == 0 {
+			c.ConnConfig.ConnectTimeout = standbyConnectTimeout
+		}
+	}
+	if ping {
+		return OpenWith(ctx, url, configure)
+	}
+	pool, _, err := newPool(ctx, url, configure)
+	return pool, err
 }
 
 // appName names the pool's sessions in pg_stat_activity ("vehicle-data/export"), keeping a
@@ -107,18 +132,23 @@ func appName(c *pgxpool.Config, pool string) string {
 	return base + "/" + pool
 }
 
-// Close closes every pool that was opened.
+// Close closes every pool that was opened, the standby's too.
 func (p *Pools) Close() {
 	for _, pool := range []*pgxpool.Pool{p.Interactive, p.Export, p.Ingest, p.Probe} {
 		if pool != nil {
 			pool.Close()
 		}
 	}
+	p.Standby.Close()
 }
 
 // All returns the pools by name, for metrics.
 func (p *Pools) All() map[string]*pgxpool.Pool {
-	return map[string]*pgxpool.Pool{"interactive": p.Interactive, "export": p.Export, "ingest": p.Ingest, "probe": p.Probe}
+	all := map[string]*pgxpool.Pool{"interactive": p.Interactive, "export": p.Export, "ingest": p.Ingest, "probe": p.Probe}
+	if p.Standby != nil {
+		all["standby-interactive"], all["standby-export"], all["standby-probe"] = p.Standby.Interactive, p.Standby.Export, p.Standby.probe
+	}
+	return all
 }
 
 // readyTimeout keeps /readyz under a second in every state: a database that does not answer

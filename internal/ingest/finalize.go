@@ -32,6 +32,9 @@ type Result struct {
 	RowsDuplicate int64 // valid rows whose (vehicle_id, timestamp) was stored or came earlier in the file
 	RowsInvalid   int64
 	Errors        []csvrows.RowError // the first MaxReportedErrors invalid rows, in file order; never nil
+	// WriteLSN is the primary's WAL position after the commit (database.WriteLSN); 0 when it
+	// could not be read, the rows being committed all the same.
+	WriteLSN database.LSN
 }
 
 // Finalize reads the upload's chunks, in index order, as one CSV file and inserts its valid
@@ -114,13 +117,14 @@ func (s *Service) finalizeTx(ctx context.Context, req FinalizeRequest) (Result, 
 	if err := tx.Commit(ctx); err != nil {
 		return Result{}, fmt.Errorf("finalize: commit: %w", err)
 	}
-
+	lsn, _ := database.WriteLSN(ctx, txConn)
 	res := Result{
 		RowsReceived:  src.valid + src.invalid,
 		RowsInserted:  inserted,
 		RowsDuplicate: src.valid - inserted,
 		RowsInvalid:   src.invalid,
 		Errors:        src.errs,
+		WriteLSN:      lsn,
 	}
 	s.metrics.RowsIngested(inserted)
 	if inserted >= vacuumAfterRows {

@@ -65,6 +65,36 @@ func (m *Metrics) AddGates(gates ...*admission.Gate) {
 	}
 }
 
+// AddReadStandby exposes where reads go and the read standby's lag, from state (the last
+// check's: whether reads go to the standby, its lag and whether that is known).
+func (m *Metrics) AddReadStandby(state func() (usable bool, lag time.Duration, lagKnown bool)) {
+	m.reg.MustRegister(standbyCollector(state))
+}
+
+type standbyCollector func() (bool, time.Duration, bool)
+
+var (
+	standbyUsable = prometheus.NewDesc("vehicle_data_read_standby_usable", "1 while reads go to the read standby, 0 while they go to the primary.", nil, nil)
+	standbyLag    = prometheus.NewDesc("vehicle_data_read_standby_lag_seconds", "How far the read standby was behind the primary at the last check; absent when unknown.", nil, nil)
+)
+
+func (c standbyCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- standbyUsable
+	ch <- standbyLag
+}
+
+func (c standbyCollector) Collect(ch chan<- prometheus.Metric) {
+	usable, lag, known := c()
+	v := 0.0
+	if usable {
+		v = 1
+	}
+	ch <- prometheus.MustNewConstMetric(standbyUsable, prometheus.GaugeValue, v)
+	if known {
+		ch <- prometheus.MustNewConstMetric(standbyLag, prometheus.GaugeValue, lag.Seconds())
+	}
+}
+
 type gateCollector struct{ gates []*admission.Gate }
 
 var (

@@ -16,10 +16,12 @@ import (
 // so that tests can hide them.
 var debianBinDirs = "/usr/lib/postgresql/*/bin"
 
-// binaries are the two PostgreSQL programs the server needs.
+// binaries are the two PostgreSQL programs the server needs, and pg_basebackup from the same
+// installation when it has one (for a standby, see Options.Primary).
 type binaries struct {
-	initdb   string
-	postgres string
+	initdb     string
+	postgres   string
+	basebackup string // empty when missing
 }
 
 // errNoBinaries tells the user what to do, since it is the first error a fresh machine hits.
@@ -37,7 +39,11 @@ func findBinaries(ctx context.Context) (binaries, error) {
 	}
 	if initdb, err := exec.LookPath("initdb"); err == nil {
 		if postgres, err := exec.LookPath("postgres"); err == nil {
-			return binaries{initdb: initdb, postgres: postgres}, nil
+			b := binaries{initdb: initdb, postgres: postgres}
+			if bb, err := exec.LookPath("pg_basebackup"); err == nil {
+				b.basebackup = bb
+			}
+			return b, nil
 		}
 	}
 	dirs, _ := filepath.Glob(debianBinDirs)
@@ -66,6 +72,9 @@ func pgConfigBindir(ctx context.Context) string {
 
 func binariesIn(dir string) (binaries, bool) {
 	b := binaries{initdb: filepath.Join(dir, "initdb"), postgres: filepath.Join(dir, "postgres")}
+	if bb := filepath.Join(dir, "pg_basebackup"); isExecutable(bb) {
+		b.basebackup = bb
+	}
 	return b, isExecutable(b.initdb) && isExecutable(b.postgres)
 }
 

@@ -7,6 +7,9 @@
 // PasswordFile). Run as root, the server runs as the OS user "postgres", and every parent of
 // the data directory must be searchable by that user; when one is not, the data directory
 // moves under Options.FallbackRoot if set, and is refused otherwise.
+//
+// With Options.Primary the server is a hot standby of another one, copied by pg_basebackup -R
+// (tests of the reads on a standby use it).
 package pgembed
 
 import (
@@ -18,12 +21,14 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,8 +72,18 @@ type Options struct {
 	// Ephemeral puts the cluster in a temporary directory that Stop removes, and turns
 	// durability off (fsync=off) for speed. For tests only.
 	Ephemeral bool
-	// StartTimeout bounds initdb plus startup; zero means one minute.
+	// StartTimeout bounds initdb (or pg_basebackup) plus startup; zero means one minute.
 	StartTimeout time.Duration
+	// Settings are further server settings, passed as postgres -c name=value (for example
+	// hot_standby_feedback=on); nil adds none.
+	Settings map[string]string
+	// Primary, when set, makes a data directory that holds no cluster yet a hot standby of
+	// that running server instead of a new cluster: pg_basebackup -R copies the primary over
+	// TCP (127.0.0.1, as the superuser, with the primary's PasswordFile; initdb's pg_hba.conf
+	// allows replication there) and leaves standby.signal and primary_conninfo behind, so the
+	// standby streams from the primary from then on. A data directory that holds a cluster
+	// already (a standby restarted) starts as it is, without contacting Primary.
+	Primary *Server
 }
 
 // Server is a running PostgreSQL server. Stop it when done.
@@ -145,8 +160,14 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	if _, err := os.Stat(filepath.Join(s.dataDir, "PG_VERSION")); errors.Is(err, fs.ErrNotExist) {
-		log.Info("creating PostgreSQL cluster", "data_dir", s.dataDir, "initdb", bins.initdb)
-		if err := initCluster(startCtx, bins, acct, s.dataDir, opts.Ephemeral); err != nil {
+		if opts.Primary != nil {
+			log.Info("copying the primary for a standby", "data_dir", s.dataDir, "primary_port", opts.Primary.Port())
+			err = baseBackup(startCtx, bins, acct, s.dataDir, opts.Primary, opts.Ephemeral)
+		} else {
+			log.Info("creating PostgreSQL cluster", "data_dir", s.dataDir, "initdb", bins.initdb)
+			err = initCluster(startCtx, bins, acct, s.dataDir, opts.Ephemeral)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -374,6 +395,38 @@ func initCluster(ctx context.Context, bins binaries, acct *account, dataDir stri
 	return acct.chown(pwPath)
 }
 
+// baseBackup makes dataDir (empty) a hot standby of primary: pg_basebackup -R over TCP as the
+// superuser, WAL streamed alongside so the copy is consistent on its own.
+func baseBackup(ctx context.Context, bins binaries, acct *account, dataDir string, primary *Server, ephemeral bool) error {
+	if bins.basebackup == "" {
+		return fmt.Errorf("standby: no pg_basebackup beside %s: install PostgreSQL's client programs", bins.postgres)
+	}
+	pw, err := os.ReadFile(filepath.Join(primary.DataDir(), PasswordFile))
+	if err != nil {
+		return fmt.Errorf("standby: the primary's password: %w", err)
+	}
+	args := []string{"-D", dataDir, "-h", "127.0.0.1", "-p", strconv.Itoa(primary.Port()), "-U", superuser,
+		"--no-password", "--write-recovery-conf", "--wal-method=stream", "--checkpoint=fast"}
+	if ephemeral {
+		args = append(args, "--no-sync")
+	}
+	cmd := exec.CommandContext(ctx, bins.basebackup, args...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := configure(cmd, acct, dataDir); err != nil {
+		return fmt.Errorf("pg_basebackup: %w", err)
+	}
+	cmd.Env = append(cmd.Env, "PGPASSWORD="+strings.TrimSpace(string(pw)))
+	done := make(chan error, 1)
+	if err := startPinned(cmd, func(err error) { done <- err }); err != nil {
+		return fmt.Errorf("pg_basebackup: %w", err)
+	}
+	if err := <-done; err != nil {
+		return fmt.Errorf("pg_basebackup into %s: %w\n%s", dataDir, err, lastLines(out.String(), 20))
+	}
+	return nil
+}
+
 // removeStalePID deletes a postmaster.pid that no running server stands behind. PostgreSQL
 // ignores a lock file whose process is gone, but not one whose pid a new, unrelated process
 // reuses (common in containers); it then refuses to start forever.
@@ -425,7 +478,7 @@ func (s *Server) launchWithRetry(ctx context.Context, bins binaries, acct *accou
 				return fmt.Errorf("start postgres: %w", err)
 			}
 		}
-		err := s.launch(ctx, bins, acct, port, opts.Ephemeral)
+		err := s.launch(ctx, bins, acct, port, opts)
 		var le *launchError
 		switch {
 		case err == nil:
@@ -452,14 +505,17 @@ func (s *Server) launchWithRetry(ctx context.Context, bins binaries, acct *accou
 	}
 }
 
-func (s *Server) launch(ctx context.Context, bins binaries, acct *account, port int, ephemeral bool) error {
+func (s *Server) launch(ctx context.Context, bins binaries, acct *account, port int, opts Options) error {
 	if err := s.openLog(acct); err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
 	args := []string{"-D", s.dataDir, "-p", strconv.Itoa(port), "-h", "127.0.0.1", "-k", s.socketDir,
 		"-c", "unix_socket_permissions=0700", "-c", "logging_collector=off"}
-	if ephemeral {
+	if opts.Ephemeral {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	for _, k := range slices.Sorted(maps.Keys(opts.Settings)) {
+		args = append(args, "-c", k+"="+opts.Settings[k])
 	}
 	cmd := exec.Command(bins.postgres, args...)
 	cmd.Stdout, cmd.Stderr = s.logFile, s.logFile
@@ -518,6 +574,14 @@ func (s *Server) createDatabase(ctx context.Context) error {
 		return fmt.Errorf("start postgres: connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	// A standby is read-only and has the primary's databases.
+	var standby bool
+	if err := conn.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&standby); err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	if standby {
+		return nil
+	}
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`,
 		DatabaseName).Scan(&exists); err != nil {

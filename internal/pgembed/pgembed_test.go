@@ -447,3 +447,64 @@ func TestMkdirParentsIgnoresUmask(t *testing.T) {
 		}
 	}
 }
+
+// A standby copied from a running primary streams its writes, creates no database of its own,
+// and starts again from its own data directory without being copied anew.
+func TestStandby(t *testing.T) {
+	t.Parallel()
+	root := searchableTempDir(t)
+	settings := map[string]string{"fsync": "off"}
+	primary := start(t, Options{DataDir: filepath.Join(root, "primary"), Settings: settings})
+	pconn := connect(t, primary.URL())
+	if got := queryString(t, pconn, "SHOW fsync"); got != "off" {
+		t.Errorf("fsync = %q with Settings fsync=off", got)
+	}
+	if _, err := pconn.Exec(t.Context(), "CREATE TABLE replicated (v text); INSERT INTO replicated VALUES ('before')"); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := filepath.Join(root, "standby")
+	standby := start(t, Options{DataDir: dir, Primary: primary, Settings: settings})
+	if _, err := os.Stat(filepath.Join(dir, "standby.signal")); err != nil {
+		t.Errorf("no standby.signal in the standby's data directory: %v", err)
+	}
+	sconn := connect(t, standby.URL())
+	if got := queryString(t, sconn, "SELECT pg_is_in_recovery()::text"); got != "true" {
+		t.Fatalf("pg_is_in_recovery() on the standby = %s", got)
+	}
+	if got := queryString(t, sconn, "SELECT string_agg(v, ',') FROM replicated"); got != "before" {
+		t.Errorf("standby's copy = %q, want before", got)
+	}
+	if _, err := pconn.Exec(t.Context(), "INSERT INTO replicated VALUES ('after')"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, sconn, "SELECT count(*) = 2 FROM replicated")
+
+	sconn.Close(t.Context())
+	stop(t, standby)
+	if _, err := pconn.Exec(t.Context(), "INSERT INTO replicated VALUES ('while down')"); err != nil {
+		t.Fatal(err)
+	}
+	// Restarted without Primary: its own cluster, still a standby, catching up by itself.
+	standby = start(t, Options{DataDir: dir, Port: standby.Port(), Settings: settings})
+	waitFor(t, connect(t, standby.URL()), "SELECT count(*) = 3 FROM replicated")
+}
+
+// waitFor polls a boolean query for up to 10 s.
+func waitFor(t *testing.T, conn *pgx.Conn, sql string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var ok bool
+		if err := conn.QueryRow(t.Context(), sql).Scan(&ok); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still false after 10s", sql)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -19,10 +19,11 @@ import (
 
 // Store reads and writes records.
 type Store struct {
-	pool   *pgxpool.Pool // short requests: lists, counts, retrieves, creates, vehicles, series
-	export *pgxpool.Pool // exports, streamed at the client's pace
-	wait   time.Duration // longest wait for a short request's connection
-	q      *db.Queries
+	pool    *pgxpool.Pool     // short requests: creates, and lists, counts, retrieves, vehicles, series
+	export  *pgxpool.Pool     // exports, streamed at the client's pace
+	standby *database.Standby // takes the reads while it keeps up; nil: none
+	wait    time.Duration     // longest wait for a short request's connection
+	q       *db.Queries
 
 	codecMu sync.Mutex
 	codec   *CursorCodec // loaded from server_secrets on first use
@@ -36,37 +37,77 @@ type StoreOptions struct {
 	// AcquireTimeout bounds a short request's wait for a connection of pool, past which
 	// it is a 503 (see database.Acquire); zero waits as long as the request's context.
 	AcquireTimeout time.Duration
+	// Standby, when set, serves every read (List, Count, ExportCount, Get, Vehicles, Series,
+	// Stream) while it keeps up with the primary, on its own pools; a read it fails is asked
+	// of pool or ExportPool. Create always writes to pool.
+	Standby *database.Standby
 }
 
 // NewStore returns a Store over pool.
 func NewStore(pool *pgxpool.Pool, opts StoreOptions) *Store {
-	s := &Store{pool: pool, export: opts.ExportPool, wait: opts.AcquireTimeout, q: db.New()}
+	s := &Store{pool: pool, export: opts.ExportPool, standby: opts.Standby, wait: opts.AcquireTimeout, q: db.New()}
 	if s.export == nil {
 		s.export = pool
 	}
 	return s
 }
 
-// acquire takes a connection for a short request (bounded wait; see StoreOptions).
+// acquire takes a connection of the primary for a short request (bounded wait; see
+// StoreOptions).
 func (s *Store) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	return database.Acquire(ctx, s.pool, s.wait, "db-conns")
 }
 
-// readTx runs fn in a read-only repeatable-read transaction, so every query of a request
-// sees one snapshot; exports pass their own pool, short requests s.pool.
-func (s *Store) readTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+// read runs fn on a connection for a read, short or an export's: the standby's while it keeps
+// up (and, for a read that must see a write, database.WithMinLSN, once it has replayed it),
+// else the primary's. A read the standby fails (see database.Standby.Fallback) is asked
+// of the primary, unless repeatable (nil: always) says it has sent something already.
+func (s *Store) read(ctx context.Context, export bool, fn func(*pgxpool.Conn) error, repeatable func() bool) error {
+	if s.standby.Usable() {
+		pool := s.standby.Interactive
+		if export {
+			pool = s.standby.Export
+		}
+		err := s.readOn(ctx, pool, export, func(conn *pgxpool.Conn) error {
+			if err := s.standby.AwaitReplay(ctx, conn); err != nil {
+				return err // the write the read must see is not there yet
+			}
+			return fn(conn)
+		})
+		if !s.standby.Fallback(ctx, err) || (repeatable != nil && !repeatable()) {
+			return err
+		}
+	}
+	pool := s.pool
+	if export {
+		pool = s.export
+	}
+	return s.readOn(ctx, pool, export, fn)
+}
+
+func (s *Store) readOn(ctx context.Context, pool *pgxpool.Pool, export bool, fn func(*pgxpool.Conn) error) error {
 	var conn *pgxpool.Conn
 	var err error
-	if pool == s.export && pool != s.pool {
-		conn, err = pool.Acquire(ctx) // the export gate keeps this pool from filling
+	if export && pool != s.pool {
+		conn, err = pool.Acquire(ctx) // the export gate keeps an export pool from filling
 	} else {
-		conn, err = s.acquire(ctx)
+		conn, err = database.Acquire(ctx, pool, s.wait, "db-conns")
 	}
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	return pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+	return fn(conn)
+}
+
+// readOnly: every query of a read sees one snapshot.
+var readOnly = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+
+// readTx runs fn in a read-only repeatable-read transaction of a read (see read).
+func (s *Store) readTx(ctx context.Context, export bool, fn func(pgx.Tx) error) error {
+	return s.read(ctx, export, func(conn *pgxpool.Conn) error {
+		return pgx.BeginTxFunc(ctx, conn, readOnly, fn)
+	}, nil)
 }
 
 // ListResult is one page of a listing.
@@ -86,22 +127,28 @@ var ErrInvalidPage = apperr.NotFound("Invalid page.")
 // token's row and p.Number is ignored; without one it is page p.Number. The result's Next
 // and Previous are tokens for the neighbouring pages.
 func (s *Store) List(ctx context.Context, f Filter, o Order, p Page, cursor string) (ListResult, error) {
-	var (
-		res ListResult
-		cur *Cursor
-	)
-	codec, err := s.cursors(ctx)
+	var res ListResult
+	err := s.read(ctx, false, func(conn *pgxpool.Conn) error {
+		res = ListResult{}
+		return s.list(ctx, conn, f, o, p, cursor, &res)
+	}, nil)
+	return res, database.Unavailable(err)
+}
+
+func (s *Store) list(ctx context.Context, conn *pgxpool.Conn, f Filter, o Order, p Page, cursor string, res *ListResult) error {
+	codec, err := s.cursors(ctx, conn)
 	if err != nil {
-		return res, database.Unavailable(err)
+		return err
 	}
+	var cur *Cursor
 	if cursor != "" {
 		c, err := codec.Decode(cursor, f, o)
 		if err != nil {
-			return res, apperr.InvalidField("cursor", "%v", err)
+			return apperr.InvalidField("cursor", "%v", err)
 		}
 		cur = &c
 	}
-	err = s.readTx(ctx, s.pool, func(tx pgx.Tx) error {
+	return pgx.BeginTxFunc(ctx, conn, readOnly, func(tx pgx.Tx) error {
 		vs, err := s.vehicleKeys(ctx, tx)
 		if err != nil {
 			return err
@@ -117,12 +164,12 @@ func (s *Store) List(ctx context.Context, f Filter, o Order, p Page, cursor stri
 		var next, prev *Cursor
 		switch {
 		case cur != nil && !sc.none():
-			next, prev, err = s.seekPage(ctx, tx, sc, qo, o, p, *cur, vs, &res)
+			next, prev, err = s.seekPage(ctx, tx, sc, qo, o, p, *cur, vs, res)
 		case cur != nil:
 		case p.Offset() >= res.Count && p.Number > 1:
 			return ErrInvalidPage
 		case res.Count > 0:
-			next, prev, err = s.offsetPage(ctx, tx, sc, qo, o, p, vs, &res)
+			next, prev, err = s.offsetPage(ctx, tx, sc, qo, o, p, vs, res)
 		}
 		if err != nil {
 			return err
@@ -135,7 +182,6 @@ func (s *Store) List(ctx context.Context, f Filter, o Order, p Page, cursor stri
 		}
 		return nil
 	})
-	return res, database.Unavailable(err)
 }
 
 // vehicles is every vehicle with samples, read once per request in its snapshot: the list's
@@ -233,17 +279,12 @@ func (s *Store) count(ctx context.Context, tx pgx.Tx, sc scope, vs *vehicles) (i
 	return n + m, nil
 }
 
-// cursors returns the codec, reading its key once: every replica shares it through the
-// database.
-func (s *Store) cursors(ctx context.Context) (*CursorCodec, error) {
+// cursors returns the codec, reading its key once on conn (the primary's or the standby's):
+// every replica shares it through the database.
+func (s *Store) cursors(ctx context.Context, conn *pgxpool.Conn) (*CursorCodec, error) {
 	s.codecMu.Lock()
 	defer s.codecMu.Unlock()
 	if s.codec == nil {
-		conn, err := s.acquire(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer conn.Release()
 		key, err := s.q.GetServerSecret(ctx, conn, "cursor")
 		if err != nil {
 			return nil, fmt.Errorf("read the cursor key: %w", err)
@@ -328,18 +369,18 @@ func queryRecords(ctx context.Context, tx pgx.Tx, sql string, args []any, vs *ve
 
 // Count returns the number of records matching f (see count).
 func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
-	return s.countOn(ctx, s.pool, f)
+	return s.countOn(ctx, false, f)
 }
 
 // ExportCount is Count on the export's pool: an export that must know its size first (XLSX)
 // spends its own connection budget, not short requests'.
 func (s *Store) ExportCount(ctx context.Context, f Filter) (int64, error) {
-	return s.countOn(ctx, s.export, f)
+	return s.countOn(ctx, true, f)
 }
 
-func (s *Store) countOn(ctx context.Context, pool *pgxpool.Pool, f Filter) (int64, error) {
+func (s *Store) countOn(ctx context.Context, export bool, f Filter) (int64, error) {
 	var n int64
-	err := s.readTx(ctx, pool, func(tx pgx.Tx) error {
+	err := s.readTx(ctx, export, func(tx pgx.Tx) error {
 		vs, err := s.vehicleKeys(ctx, tx)
 		if err != nil {
 			return err
@@ -352,26 +393,28 @@ func (s *Store) countOn(ctx context.Context, pool *pgxpool.Pool, f Filter) (int6
 
 // Get returns one record by id.
 func (s *Store) Get(ctx context.Context, id int64) (Record, error) {
-	conn, err := s.acquire(ctx)
-	if err != nil {
-		return Record{}, database.Unavailable(err)
-	}
-	defer conn.Release()
-	row, err := s.q.GetVehicleData(ctx, conn, id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Record{}, apperr.NotFound("Not found.")
-	}
-	if err != nil {
-		return Record{}, database.Unavailable(fmt.Errorf("get record %d: %w", id, err))
-	}
-	return fromRow(row), nil
+	var r Record
+	err := s.read(ctx, false, func(conn *pgxpool.Conn) error {
+		row, err := s.q.GetVehicleData(ctx, conn, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return apperr.NotFound("Not found.")
+		}
+		if err != nil {
+			return fmt.Errorf("get record %d: %w", id, err)
+		}
+		r = fromRow(row)
+		return nil
+	}, nil)
+	return r, database.Unavailable(err)
 }
 
-// Create stores r (its ID is ignored) and returns it as stored.
-func (s *Store) Create(ctx context.Context, r Record) (Record, error) {
+// Create stores r (its ID is ignored) and returns it as stored, with the primary's WAL
+// position after it (see database.WriteLSN; 0 when it could not be read, the record being
+// stored all the same).
+func (s *Store) Create(ctx context.Context, r Record) (Record, database.LSN, error) {
 	conn, err := s.acquire(ctx)
 	if err != nil {
-		return Record{}, database.Unavailable(err)
+		return Record{}, 0, database.Unavailable(err)
 	}
 	defer conn.Release()
 	row, err := s.q.CreateVehicleData(ctx, conn, db.CreateVehicleDataParams{
@@ -384,13 +427,14 @@ func (s *Store) Create(ctx context.Context, r Record) (Record, error) {
 		ShiftState: r.ShiftState,
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Record{}, apperr.Conflict("a record for vehicle %q at %s already exists",
+		return Record{}, 0, apperr.Conflict("a record for vehicle %q at %s already exists",
 			r.VehicleID, r.Timestamp.UTC().Format(time.RFC3339Nano))
 	}
 	if err != nil {
-		return Record{}, database.Unavailable(fmt.Errorf("create record: %w", err))
+		return Record{}, 0, database.Unavailable(fmt.Errorf("create record: %w", err))
 	}
-	return fromRow(db.GetVehicleDataRow(row)), nil
+	lsn, _ := database.WriteLSN(ctx, conn)
+	return fromRow(db.GetVehicleDataRow(row)), lsn, nil
 }
 
 // Vehicle is one vehicle's figures.
@@ -403,78 +447,86 @@ type Vehicle struct {
 
 // Vehicles returns every vehicle's figures, sorted by id, without scanning records.
 func (s *Store) Vehicles(ctx context.Context) ([]Vehicle, error) {
-	conn, err := s.acquire(ctx)
-	if err != nil {
-		return nil, database.Unavailable(err)
-	}
-	defer conn.Release()
-	rows, err := s.q.ListVehicles(ctx, conn)
-	if err != nil {
-		return nil, database.Unavailable(fmt.Errorf("list vehicles: %w", err))
-	}
-	out := make([]Vehicle, len(rows))
-	for i, r := range rows {
-		out[i] = Vehicle{VehicleID: r.VehicleID, Count: r.RecordCount, First: r.FirstTimestamp.UTC(), Last: r.LastTimestamp.UTC()}
-	}
-	return out, nil
+	var out []Vehicle
+	err := s.read(ctx, false, func(conn *pgxpool.Conn) error {
+		rows, err := s.q.ListVehicles(ctx, conn)
+		if err != nil {
+			return fmt.Errorf("list vehicles: %w", err)
+		}
+		out = make([]Vehicle, len(rows))
+		for i, r := range rows {
+			out[i] = Vehicle{VehicleID: r.VehicleID, Count: r.RecordCount, First: r.FirstTimestamp.UTC(), Last: r.LastTimestamp.UTC()}
+		}
+		return nil
+	}, nil)
+	return out, database.Unavailable(err)
 }
 
 // Stream calls fn for every record matching f in order o, read from one read-only
 // snapshot. The *Record passed to fn is reused between calls. fn's error stops the scan.
+// A standby that fails the export before its first row hands it to the primary; after
+// that, the error ends it.
 func (s *Store) Stream(ctx context.Context, f Filter, o Order, fn func(*Record) error) error {
-	return database.Unavailable(s.stream(ctx, f, o, fn))
+	sent := false
+	err := s.read(ctx, true, func(conn *pgxpool.Conn) error {
+		return pgx.BeginTxFunc(ctx, conn, readOnly, func(tx pgx.Tx) error {
+			return s.stream(ctx, tx, f, o, func(r *Record) error {
+				sent = true
+				return fn(r)
+			})
+		})
+	}, func() bool { return !sent })
+	return database.Unavailable(err)
 }
 
-func (s *Store) stream(ctx context.Context, f Filter, o Order, fn func(*Record) error) error {
-	return s.readTx(ctx, s.export, func(tx pgx.Tx) error {
-		vs, err := s.vehicleKeys(ctx, tx)
-		if err != nil {
+func (s *Store) stream(ctx context.Context, tx pgx.Tx, f Filter, o Order, fn func(*Record) error) error {
+	vs, err := s.vehicleKeys(ctx, tx)
+	if err != nil {
+		return err
+	}
+	sc := vs.scope(f)
+	if sc.none() {
+		return nil
+	}
+	// Rows go out as they are read: a plan that starts at once (the index in the export's
+	// order) beats one that sorts first, and JIT and parallel workers only delay the first
+	// row of a streamed scan. See README, "Performance".
+	if _, err := tx.Exec(ctx, exportSettings); err != nil {
+		return fmt.Errorf("export settings: %w", err)
+	}
+	sql, args := selectSQL(sc, o.forScope(sc))
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return fmt.Errorf("export query: %w", err)
+	}
+	defer rows.Close()
+	var (
+		r     Record
+		key   int32
+		speed pgtype.Float8 // scanned by value: no allocation per row
+		shift pgtype.Text
+	)
+	for rows.Next() {
+		if err := rows.Scan(&r.ID, &key, &r.Timestamp, &speed, &r.Odometer, &r.SOC, &r.Elevation, &shift); err != nil {
+			return fmt.Errorf("export scan: %w", err)
+		}
+		r.VehicleID = vs.byKey[key]
+		r.Timestamp = r.Timestamp.UTC()
+		r.Speed, r.ShiftState = nil, nil
+		if speed.Valid {
+			r.Speed = &speed.Float64
+		}
+		if shift.Valid {
+			r.ShiftState = &shift.String
+		}
+		if err := fn(&r); err != nil {
 			return err
 		}
-		sc := vs.scope(f)
-		if sc.none() {
-			return nil
-		}
-		// Rows go out as they are read: a plan that starts at once (the index in the export's
-		// order) beats one that sorts first, and JIT and parallel workers only delay the first
-		// row of a streamed scan. See README, "Performance".
-		if _, err := tx.Exec(ctx, exportSettings); err != nil {
-			return fmt.Errorf("export settings: %w", err)
-		}
-		sql, args := selectSQL(sc, o.forScope(sc))
-		rows, err := tx.Query(ctx, sql, args...)
-		if err != nil {
-			return fmt.Errorf("export query: %w", err)
-		}
-		defer rows.Close()
-		var (
-			r     Record
-			key   int32
-			speed pgtype.Float8 // scanned by value: no allocation per row
-			shift pgtype.Text
-		)
-		for rows.Next() {
-			if err := rows.Scan(&r.ID, &key, &r.Timestamp, &speed, &r.Odometer, &r.SOC, &r.Elevation, &shift); err != nil {
-				return fmt.Errorf("export scan: %w", err)
-			}
-			r.VehicleID = vs.byKey[key]
-			r.Timestamp = r.Timestamp.UTC()
-			r.Speed, r.ShiftState = nil, nil
-			if speed.Valid {
-				r.Speed = &speed.Float64
-			}
-			if shift.Valid {
-				r.ShiftState = &shift.String
-			}
-			if err := fn(&r); err != nil {
-				return err
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("export rows: %w", err)
-		}
-		return nil
-	})
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("export rows: %w", err)
+	}
+	return nil
 }
 
 // exportSettings are the export transaction's planner settings (SET LOCAL: they end with it).

@@ -29,6 +29,8 @@ func (h *Handlers) ExportVehicleData(ctx context.Context, req api.ExportVehicleD
 	} else {
 		format = export.CSV
 	}
+	ctx, lerrs := readAfter(ctx, p.XMinLSN)
+	errs = append(errs, lerrs...)
 	if len(errs) > 0 {
 		return nil, invalidParams(errs)
 	}

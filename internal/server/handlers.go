@@ -11,6 +11,7 @@ import (
 
 	"github.com/vehicle-data/vehicle-data/gen/api"
 	"github.com/vehicle-data/vehicle-data/internal/apperr"
+	"github.com/vehicle-data/vehicle-data/internal/database"
 	"github.com/vehicle-data/vehicle-data/internal/ingest"
 	"github.com/vehicle-data/vehicle-data/internal/metrics"
 	"github.com/vehicle-data/vehicle-data/internal/records"
@@ -22,6 +23,7 @@ type Handlers struct {
 	records      *records.Store
 	ingest       *ingest.Service
 	ready        func(context.Context) error
+	degraded     func() string
 	logger       *slog.Logger
 	xlsxRowLimit int64
 	exportStall  time.Duration
@@ -60,6 +62,8 @@ func (h *Handlers) ListVehicleData(ctx context.Context, req api.ListVehicleDataR
 	f, o, errs := listParams(p.VehicleId, p.InitialTimestamp, p.FinalTimestamp, p.Timezone, p.Ordering)
 	page, perrs := records.ParsePage(p.Page, p.PageSize)
 	errs = append(errs, perrs...)
+	ctx, lerrs := readAfter(ctx, p.XMinLSN)
+	errs = append(errs, lerrs...)
 	cursor := deref(p.Cursor)
 	if cursor != "" && p.Page != nil {
 		errs = append(errs, apperr.FieldError{Field: "cursor", Message: "cannot be combined with page"})
@@ -134,21 +138,47 @@ func (h *Handlers) CreateVehicleData(ctx context.Context, req api.CreateVehicleD
 	if err != nil {
 		return nil, err
 	}
-	r, err := h.records.Create(ctx, in)
+	r, lsn, err := h.records.Create(ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	loc := fmt.Sprintf("/api/v1/vehicle_data/%d/", r.ID)
 	return api.CreateVehicleData201JSONResponse{
 		Body:    toAPIRecord(r),
-		Headers: api.CreateVehicleData201ResponseHeaders{Location: &loc},
+		Headers: api.CreateVehicleData201ResponseHeaders{Location: &loc, XWriteLSN: writeLSN(lsn)},
 	}, nil
+}
+
+// writeLSN is a write's X-Write-LSN header: absent when the position could not be read.
+func writeLSN(lsn database.LSN) *string {
+	if lsn == 0 {
+		return nil
+	}
+	s := lsn.String()
+	return &s
+}
+
+// readAfter returns ctx for a read that must see the writes up to the client's X-Min-LSN
+// (see database.WithMinLSN); a header that is not an LSN is a field error naming it.
+func readAfter(ctx context.Context, minLSN *string) (context.Context, []apperr.FieldError) {
+	if minLSN == nil || strings.TrimSpace(*minLSN) == "" {
+		return ctx, nil
+	}
+	lsn, err := database.ParseLSN(strings.TrimSpace(*minLSN))
+	if err != nil {
+		return ctx, []apperr.FieldError{{Field: "X-Min-LSN", Message: err.Error()}}
+	}
+	return database.WithMinLSN(ctx, lsn), nil
 }
 
 // GetVehicleData implements GET /api/v1/vehicle_data/{id}/.
 func (h *Handlers) GetVehicleData(ctx context.Context, req api.GetVehicleDataRequestObject) (api.GetVehicleDataResponseObject, error) {
 	if req.Id < 1 {
 		return nil, apperr.InvalidField("id", "must be a positive integer")
+	}
+	ctx, errs := readAfter(ctx, req.Params.XMinLSN)
+	if len(errs) > 0 {
+		return nil, invalidParams(errs)
 	}
 	r, err := h.records.Get(ctx, req.Id)
 	if err != nil {
@@ -158,7 +188,11 @@ func (h *Handlers) GetVehicleData(ctx context.Context, req api.GetVehicleDataReq
 }
 
 // ListVehicles implements GET /api/v1/vehicles/.
-func (h *Handlers) ListVehicles(ctx context.Context, _ api.ListVehiclesRequestObject) (api.ListVehiclesResponseObject, error) {
+func (h *Handlers) ListVehicles(ctx context.Context, req api.ListVehiclesRequestObject) (api.ListVehiclesResponseObject, error) {
+	ctx, errs := readAfter(ctx, req.Params.XMinLSN)
+	if len(errs) > 0 {
+		return nil, invalidParams(errs)
+	}
 	vs, err := h.records.Vehicles(ctx)
 	if err != nil {
 		return nil, err
@@ -171,11 +205,15 @@ func (h *Handlers) GetHealth(context.Context, api.GetHealthRequestObject) (api.G
 	return api.GetHealth200JSONResponse{Status: "ok"}, nil
 }
 
-// GetReadiness implements GET /readyz: the database answers and is migrated.
+// GetReadiness implements GET /readyz: the database answers and is migrated. A server that
+// serves short of its configuration (its read standby down) is ready, and says how.
 func (h *Handlers) GetReadiness(ctx context.Context, _ api.GetReadinessRequestObject) (api.GetReadinessResponseObject, error) {
 	if err := h.ready(ctx); err != nil {
 		h.logger.WarnContext(ctx, "not ready", "err", err)
 		return api.GetReadiness503JSONResponse{Detail: "not ready: " + err.Error()}, nil
+	}
+	if d := h.degraded(); d != "" {
+		return api.GetReadiness200JSONResponse{Status: "degraded", Detail: &d}, nil
 	}
 	return api.GetReadiness200JSONResponse{Status: "ok"}, nil
 }

@@ -50,7 +50,7 @@ func TestCreateAndRetrieve(t *testing.T) {
 		t.Errorf("stored record: got %+v", got)
 	}
 
-	r, err := e.Client.GetVehicleDataWithResponse(t.Context(), got.Id)
+	r, err := e.Client.GetVehicleDataWithResponse(t.Context(), got.Id, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func TestListOrdering(t *testing.T) {
 func TestVehicles(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	r, err := e.Client.ListVehiclesWithResponse(t.Context())
+	r, err := e.Client.ListVehiclesWithResponse(t.Context(), nil)
 	if err != nil || r.JSON200 == nil || r.JSON200.Results == nil || len(r.JSON200.Results) != 0 {
 		t.Fatalf("empty: %v %s", err, r.Body)
 	}
@@ -436,7 +436,7 @@ func TestVehicles(t *testing.T) {
 		rec("b", t0.Add(-time.Hour), nil, 1, nil),
 		rec("b", t0, nil, 1, nil),
 	)
-	r, err = e.Client.ListVehiclesWithResponse(t.Context())
+	r, err = e.Client.ListVehiclesWithResponse(t.Context(), nil)
 	if err != nil || r.JSON200 == nil {
 		t.Fatal(err, r.Body)
 	}

@@ -19,6 +19,8 @@ func (h *Handlers) GetVehicleSeries(ctx context.Context, req api.GetVehicleSerie
 		InitialTimestamp: p.InitialTimestamp, FinalTimestamp: p.FinalTimestamp, Timezone: p.Timezone,
 		Fields: p.Fields, MaxPoints: p.MaxPoints,
 	})
+	ctx, lerrs := readAfter(ctx, p.XMinLSN)
+	errs = append(errs, lerrs...)
 	if len(errs) > 0 {
 		return nil, invalidParams(errs)
 	}

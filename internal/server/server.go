@@ -39,6 +39,9 @@ type Options struct {
 	// Connection: close, so a proxy stops sending here and reconnects elsewhere before the
 	// listener closes. nil: never.
 	Draining func() bool
+	// Degraded says how a ready server serves short of its configuration (a read standby
+	// that is down: reads go to the primary), for /readyz; nil or "": it does not.
+	Degraded func() string
 }
 
 // jsonBodyLimit bounds every JSON request body; records and finalize requests are tiny.
@@ -65,6 +68,9 @@ func New(o Options) *echo.Echo {
 		}
 		return ready(ctx)
 	}
+	if o.Degraded == nil {
+		o.Degraded = func() string { return "" }
+	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.New(nil)
 	}
@@ -72,6 +78,7 @@ func New(o Options) *echo.Echo {
 		records:      o.Records,
 		ingest:       o.Ingest,
 		ready:        o.Ready,
+		degraded:     o.Degraded,
 		logger:       o.Logger,
 		xlsxRowLimit: o.Config.XLSXRowLimit,
 		exportStall:  o.Config.Limits.ExportStall,
@@ -101,8 +108,8 @@ func New(o Options) *echo.Echo {
 	if len(o.Config.CORSOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:  o.Config.CORSOrigins,
-			AllowHeaders:  []string{"Authorization", "Content-Type", "X-Request-ID"},
-			ExposeHeaders: []string{"Content-Disposition", "Location", "Retry-After", "X-Request-ID"},
+			AllowHeaders:  []string{"Authorization", "Content-Type", "X-Min-LSN", "X-Request-ID"},
+			ExposeHeaders: []string{"Content-Disposition", "Location", "Retry-After", "X-Request-ID", "X-Write-LSN"},
 		}))
 	}
 	e.Use(bodyLimit(o.Ingest.MaxChunkBytes() + multipartOverhead))

@@ -196,14 +196,17 @@ func (h *Handlers) FinalizeUpload(ctx context.Context, req api.FinalizeUploadReq
 		return nil, err
 	}
 	return api.FinalizeUpload200JSONResponse{
-		Status:        api.Processed,
-		VehicleId:     b.VehicleId,
-		FileName:      b.FileName,
-		RowsReceived:  res.RowsReceived,
-		RowsInserted:  res.RowsInserted,
-		RowsDuplicate: res.RowsDuplicate,
-		RowsInvalid:   res.RowsInvalid,
-		Errors:        toAPIRowErrors(res.Errors), // [] without skip_invalid_rows: invalid rows were a 422
+		Body: api.FinalizeResult{
+			Status:        api.Processed,
+			VehicleId:     b.VehicleId,
+			FileName:      b.FileName,
+			RowsReceived:  res.RowsReceived,
+			RowsInserted:  res.RowsInserted,
+			RowsDuplicate: res.RowsDuplicate,
+			RowsInvalid:   res.RowsInvalid,
+			Errors:        toAPIRowErrors(res.Errors), // [] without skip_invalid_rows: invalid rows were a 422
+		},
+		Headers: api.FinalizeUpload200ResponseHeaders{XWriteLSN: writeLSN(res.WriteLSN)},
 	}, nil
 }
 
