@@ -110,8 +110,8 @@ func TestShortRequestsUnderSlowExports(t *testing.T) {
 		{"list", func(ctx context.Context) (int, http.Header, error) {
 			return drain(c.ListVehicleData(ctx, &client.ListVehicleDataParams{VehicleId: ptr(bigVehicle), Page: ptr[int32](1)}))
 		}},
-		{"retrieve", func(ctx context.Context) (int, http.Header, error) { return drain(c.GetVehicleData(ctx, id)) }},
-		{"vehicles", func(ctx context.Context) (int, http.Header, error) { return drain(c.ListVehicles(ctx)) }},
+		{"retrieve", func(ctx context.Context) (int, http.Header, error) { return drain(c.GetVehicleData(ctx, id, nil)) }},
+		{"vehicles", func(ctx context.Context) (int, http.Header, error) { return drain(c.ListVehicles(ctx, nil)) }},
 		{"upload_status", func(ctx context.Context) (int, http.Header, error) {
 			return drain(c.GetUploadStatus(ctx, &client.GetUploadStatusParams{VehicleId: bigVehicle, FileName: "pending.csv"}))
 		}},
@@ -519,7 +519,7 @@ func TestSoak(t *testing.T) {
 				checkResult("list", r)
 				var page client.VehicleDataPage
 				if r.status == http.StatusOK && json.Unmarshal(r.body, &page) == nil && len(page.Results) > 0 {
-					checkResult("retrieve", read(c.GetVehicleData(ctx, page.Results[rng.IntN(len(page.Results))].Id)))
+					checkResult("retrieve", read(c.GetVehicleData(ctx, page.Results[rng.IntN(len(page.Results))].Id, nil)))
 				}
 				checkResult("list_all", read(c.ListVehicleData(ctx, &client.ListVehicleDataParams{})))
 			}
@@ -561,7 +561,7 @@ func TestSoak(t *testing.T) {
 	wg.Go(func() {
 		for running() {
 			checkResult("series", read(c.GetVehicleSeries(ctx, seedVehicle, &client.GetVehicleSeriesParams{MaxPoints: ptr[int32](500)})))
-			checkResult("vehicles", read(c.ListVehicles(ctx)))
+			checkResult("vehicles", read(c.ListVehicles(ctx, nil)))
 			checkResult("upload_status", read(c.GetUploadStatus(ctx, &client.GetUploadStatusParams{VehicleId: seedVehicle, FileName: "pending.csv"})))
 			checkResult("healthz", read(c.GetHealth(ctx)))
 			time.Sleep(20 * time.Millisecond)
@@ -894,7 +894,7 @@ func TestSlowLorisAndOversized(t *testing.T) {
 			status, _, err := drain(c.GetHealth(ctx))
 			lat.add("healthz", time.Since(began), status, err)
 			began = time.Now()
-			status, _, err = drain(c.ListVehicles(ctx))
+			status, _, err = drain(c.ListVehicles(ctx, nil))
 			lat.add("vehicles", time.Since(began), status, err)
 		}
 	})
