@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -245,36 +247,10 @@ func (l *lockedBuffer) String() string {
 // serve migrates, answers, and on a signal (ctx cancelled) finishes in-flight requests and
 // returns without error.
 func TestServeMigratesAndShutsDownGracefully(t *testing.T) {
-	dbURL := testdb.NewUnmigratedURL(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	logs := &lockedBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--shutdown-timeout", "10s",
-			"--max-chunk-bytes", "1KiB", "--max-upload-bytes", "1KiB", "--max-pending-upload-bytes", "1KiB"},
-			func(k string) string {
-				if k == "DATABASE_URL" {
-					return dbURL
-				}
-				return ""
-			}, io.Discard, logs)
-	}()
-	var addr string
-	for range 200 {
-		if m := regexp.MustCompile(`"msg":"serving","addr":"([^"]+)"`).FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve stopped early: %v\n%s", err, logs.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	if addr == "" {
-		t.Fatalf("serve did not start:\n%s", logs.String())
-	}
+	addr, done, logs := startServe(t, ctx, "--shutdown-timeout", "10s",
+		"--max-chunk-bytes", "1KiB", "--max-upload-bytes", "1KiB", "--max-pending-upload-bytes", "1KiB")
 	resp, err := http.Get("http://" + addr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -324,6 +300,80 @@ func TestServeMigratesAndShutsDownGracefully(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
 		t.Errorf("no shutdown log line:\n%s", logs.String())
+	}
+}
+
+// startServe runs serve in-process on a fresh, unmigrated database and a free port, until
+// ctx ends; it returns the address once serve listens, the channel of run's result and the logs.
+func startServe(t *testing.T, ctx context.Context, args ...string) (string, <-chan error, *lockedBuffer) {
+	t.Helper()
+	dbURL := testdb.NewUnmigratedURL(t)
+	logs := &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...),
+			func(k string) string {
+				if k == "DATABASE_URL" {
+					return dbURL
+				}
+				return ""
+			}, io.Discard, logs)
+	}()
+	serving := regexp.MustCompile(`"msg":"serving","addr":"([^"]+)"`)
+	for range 200 {
+		if m := serving.FindStringSubmatch(logs.String()); m != nil {
+			return m[1], done, logs
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve stopped early: %v\n%s", err, logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve did not start:\n%s", logs.String())
+	return "", nil, nil
+}
+
+// A connection accepted before the listener closed gets its request served, even when the
+// request comes after: a proxy sends on a connection it has just opened, and could not retry
+// a POST that the replica hung up on. (net/http's Shutdown drops a request it reads after it
+// began; serve closes the listener first and waits for such requests.)
+func TestServeAnswersConnectionsAcceptedBeforeTheListenerCloses(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	addr, done, logs := startServe(t, ctx, "--drain-delay", "200ms", "--shutdown-timeout", "10s")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	cancel() // SIGTERM: the drain, then the listener closes
+	closed := false
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			closed = true
+			break
+		}
+		c.Close()
+	}
+	if !closed {
+		t.Fatalf("the listener was still open 5s after the signal:\n%s", logs.String())
+	}
+	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("a request on a connection accepted before the listener closed: %v (hung up on)", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !resp.Close {
+		t.Errorf("answer: %d, Connection: close %v; want 200 and close", resp.StatusCode, resp.Close)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("serve returned %v on shutdown", err)
 	}
 }
 
