@@ -14,15 +14,27 @@ build:
 	$(GO) build -o $(BIN) ./cmd/vehicle-data
 
 # Debian packages the project needs: PostgreSQL's server binaries for the embedded database
-# (and psql, which it pulls in, for the benchmarks). The package's own cluster is not wanted:
-# create_main_cluster = false keeps it from making and starting one.
-DEPS_APT := postgresql
+# (and psql, which it pulls in, for the benchmarks), and nginx, the proxy of the fault suite's
+# replicas. Neither package's own service is wanted: create_main_cluster = false keeps
+# PostgreSQL's from making and starting a cluster; a policy-rc.d answering 101 ("forbidden")
+# while apt runs keeps nginx's from starting on port 80 (unless the machine has a policy of
+# its own), and a newly installed nginx is not enabled at boot. The tests run their own nginx.
+DEPS_APT := postgresql nginx
 deps: ## install the Debian packages the project needs (apt-get; CI calls it)
 	@command -v apt-get >/dev/null || { echo "no apt-get: install $(DEPS_APT) yourself, or set DATABASE_URL" >&2; exit 1; }
 	@echo "installing Debian packages: $(DEPS_APT)"
 	mkdir -p /etc/postgresql-common/createcluster.d
 	echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/50-vehicle-data.conf
-	apt-get install -y -q --no-install-recommends $(DEPS_APT) || { apt-get update -q && apt-get install -y -q --no-install-recommends $(DEPS_APT); }
+	@set -e; \
+	had_nginx=$$(dpkg-query -W -f='$${Status}' nginx 2>/dev/null | grep -c 'ok installed' || true); \
+	policy=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+		policy=/usr/sbin/policy-rc.d; printf '#!/bin/sh\nexit 101\n' > $$policy; chmod 755 $$policy; \
+	fi; \
+	trap '[ -z "$$policy" ] || rm -f "$$policy"' EXIT; \
+	apt-get install -y -q --no-install-recommends $(DEPS_APT) || { apt-get update -q && apt-get install -y -q --no-install-recommends $(DEPS_APT); }; \
+	if [ "$$had_nginx" = 0 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then \
+		systemctl disable --now --quiet nginx || true; \
+	fi
 
 # make run on a fresh machine: the embedded database needs PostgreSQL's binaries, so run
 # `make deps` when they are missing (and DATABASE_URL does not point elsewhere).

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -343,6 +345,51 @@ func TestServeMigratesAndShutsDownGracefully(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
 		t.Errorf("no shutdown log line:\n%s", logs.String())
+	}
+}
+
+// A connection accepted before the listener closed gets its request served, even when the
+// request comes after: a proxy sends on a connection it has just opened, and could not retry
+// a POST that the replica hung up on. (net/http's Shutdown drops a request it reads after it
+// began; serve closes the listener first and waits for such requests.)
+func TestServeAnswersConnectionsAcceptedBeforeTheListenerCloses(t *testing.T) {
+	srv := startServe(t, []string{"--drain-delay", "200ms", "--shutdown-timeout", "10s"},
+		map[string]string{"DATABASE_URL": testdb.NewUnmigratedURL(t)})
+	addr, logs, cancel := srv.addr, srv.logs, srv.cancel
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	cancel() // SIGTERM: the drain, then the listener closes
+	closed := false
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			closed = true
+			break
+		}
+		c.Close()
+	}
+	if !closed {
+		t.Fatalf("the listener was still open 5s after the signal:\n%s", logs.String())
+	}
+	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("a request on a connection accepted before the listener closed: %v (hung up on)", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !resp.Close {
+		t.Errorf("answer: %d, Connection: close %v; want 200 and close", resp.StatusCode, resp.Close)
+	}
+	err = <-srv.done
+	srv.done <- err // for the cleanup
+	if err != nil {
+		t.Fatalf("serve returned %v on shutdown", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -140,8 +141,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	fresh := newConnTracker()
 	srv := &http.Server{
 		Handler:           handler,
+		ConnState:         fresh.track,
 		ReadHeaderTimeout: 10 * time.Second,
 		// Bodies are bounded per route; a chunk upload on a slow link takes a while.
 		ReadTimeout: 5 * time.Minute,
@@ -172,6 +175,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		logger.Info("draining", "delay", cfg.DrainDelay.String())
 		time.Sleep(cfg.DrainDelay)
 	}
+	// The listener closes before Shutdown begins, and connections already accepted get up to
+	// a second to start their request: Shutdown drops a request it reads after it began
+	// (net/http hangs up right after reading it), which would be the fate of a request a proxy
+	// sent on a connection it opened just before the listener closed. A proxy cannot retry
+	// such a POST on another replica.
+	_ = ln.Close()
+	<-errc // Serve has returned, so Shutdown has no listener left to close
+	fresh.waitNone(time.Second)
 	logger.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
@@ -180,4 +191,39 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// connTracker knows the connections accepted whose first request has not been read yet
+// (http.StateNew), fed by http.Server.ConnState.
+type connTracker struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func newConnTracker() *connTracker { return &connTracker{conns: map[net.Conn]struct{}{}} }
+
+func (t *connTracker) track(c net.Conn, state http.ConnState) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if state == http.StateNew {
+		t.conns[c] = struct{}{}
+	} else {
+		delete(t.conns, c) // active (its request is read), closed or hijacked
+	}
+}
+
+func (t *connTracker) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
+}
+
+// waitNone returns once no connection waits for its first request, or after limit.
+func (t *connTracker) waitNone(limit time.Duration) {
+	const poll = 10 * time.Millisecond
+	for deadline := time.Now().Add(limit); t.count() > 0 && time.Now().Before(deadline); {
+		time.Sleep(poll)
+	}
+	// net/http checks for a shutdown right after it reports the request read: let that pass.
+	time.Sleep(poll)
 }

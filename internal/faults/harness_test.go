@@ -340,6 +340,14 @@ type proc struct {
 // startServer starts the server and waits until /readyz is 200; cleanup stops it.
 func startServer(t testing.TB, cfg serverConfig) *server {
 	t.Helper()
+	s := newServer(t, cfg)
+	s.start(t)
+	return s
+}
+
+// newServer is a server on a port of its own, not started yet; cleanup stops it.
+func newServer(t testing.TB, cfg serverConfig) *server {
+	t.Helper()
 	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
@@ -347,12 +355,21 @@ func startServer(t testing.TB, cfg serverConfig) *server {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	s := &server{t: t, cfg: cfg, addr: addr, base: "http://" + addr, logPath: filepath.Join(t.TempDir(), "server.log")}
 	t.Cleanup(s.cleanup)
-	s.start(t)
 	return s
 }
 
 // start runs a new process and waits for it to be ready; it returns when it was.
 func (s *server) start(t testing.TB) time.Time {
+	t.Helper()
+	ready, err := s.waitReady(s.spawn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ready
+}
+
+// spawn runs a new process without waiting for it (servers started together).
+func (s *server) spawn(t testing.TB) *proc {
 	t.Helper()
 	log, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -372,11 +389,7 @@ func (s *server) start(t testing.TB) time.Time {
 	s.mu.Lock()
 	s.proc = p
 	s.mu.Unlock()
-	ready, err := s.waitReady(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ready
+	return p
 }
 
 func (s *server) bin() string { return suite.bin }

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -362,5 +363,46 @@ func TestDraining(t *testing.T) {
 	}
 	if status, closed := get("/healthz"); status != http.StatusOK || !closed {
 		t.Errorf("draining healthz: %d, Connection: close %v; want 200 and close", status, closed)
+	}
+}
+
+// A request that began before the drain and answers during it closes its connection too:
+// otherwise the connection would sit idle in a proxy's pool until the shutdown closes it,
+// possibly under the proxy's next request.
+func TestDrainingClosesRequestsBegunBefore(t *testing.T) {
+	var draining atomic.Bool
+	ts := httptest.NewServer(server.New(server.Options{
+		Config: config.Default(), Ingest: ingest.New(nil, ingest.Options{}), Draining: draining.Load,
+	}))
+	defer ts.Close()
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	// 100-continue: the server says Continue when the handler first reads the body, so the
+	// request has begun before the drain does.
+	body := `{"vehicle_id": 1}` // the wrong type: a 400, after the body is read
+	fmt.Fprintf(conn, "POST /api/v1/vehicle_data/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(body))
+	br := bufio.NewReader(conn)
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.Contains(line, " 100 ") {
+		t.Fatalf("want 100 Continue, got %q (%v)", line, err)
+	}
+	if _, err := br.ReadString('\n'); err != nil { // the blank line after it
+		t.Fatal(err)
+	}
+	draining.Store(true)
+	if _, err := io.WriteString(conn, body); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !resp.Close {
+		t.Errorf("answer during the drain: %d, Connection: close %v; want 400 and close", resp.StatusCode, resp.Close)
 	}
 }

@@ -153,13 +153,19 @@ func New(o Options) *echo.Echo {
 var errShuttingDown = errors.New("shutting down")
 
 // closeWhenDraining asks the client (a proxy's kept-alive connection) to reconnect, which
-// takes it to another replica once this one's listener has closed.
+// takes it to another replica once this one's listener has closed. It asks when the response
+// starts, not when the request came: a request that began before the drain must not leave
+// its connection idle in the proxy's pool, where the shutdown would close it under the
+// proxy's next request.
 func closeWhenDraining(draining func() bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if draining() {
-				c.Response().Header().Set("Connection", "close")
-			}
+			res := c.Response()
+			res.Before(func() {
+				if draining() {
+					res.Header().Set("Connection", "close")
+				}
+			})
 			return next(c)
 		}
 	}
