@@ -223,10 +223,12 @@ const (
 	rawAggregates = `count(*), min("timestamp"), max("timestamp"),
 	count(speed), min(speed), max(speed), COALESCE(sum(speed), 0),
 	min("timestamp") FILTER (WHERE speed IS NOT NULL), max("timestamp") FILTER (WHERE speed IS NOT NULL),
-	min(odometer), max(odometer), sum(odometer), min(soc), max(soc), sum(soc), min(elevation), max(elevation), sum(elevation)`
+	min(odometer), max(odometer), sum(odometer), min(soc), max(soc), sum(soc)::float8, min(elevation), max(elevation), sum(elevation)`
+	// soc_sum is a bigint, whose sum would be a numeric (several times slower to add up);
+	// float8 is exact far beyond any real sum of socs.
 	rollupAggregates = `sum(n), min(ts_min), max(ts_max), sum(speed_n), min(speed_min), max(speed_max), sum(speed_sum),
 	min(speed_first_ts), max(speed_last_ts), min(odometer_min), max(odometer_max), sum(odometer_sum),
-	min(soc_min), max(soc_max), sum(soc_sum), min(elevation_min), max(elevation_max), sum(elevation_sum)`
+	min(soc_min), max(soc_max), sum(soc_sum::float8), min(elevation_min), max(elevation_max), sum(elevation_sum)`
 	aggregateNames = `n, ts_min, ts_max, speed_n, speed_min, speed_max, speed_sum, speed_first_ts, speed_last_ts,
 	odometer_min, odometer_max, odometer_sum, soc_min, soc_max, soc_sum, elevation_min, elevation_max, elevation_sum`
 	// The outer merge, with the types bucketAggregate scans.
