@@ -44,9 +44,10 @@ postgres:
 		$(MAKE) --no-print-directory deps; \
 	fi
 
-test: ## every test: unit, integration (real PostgreSQL) and brief fuzzing
+test: ## every test: unit, integration (real PostgreSQL), brief fuzzing and the fault suite
 	$(GO) test -count=1 -race ./...
 	$(MAKE) fuzz
+	$(MAKE) faults
 
 fuzz:
 	@set -e; for spec in \
