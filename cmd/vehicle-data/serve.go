@@ -183,6 +183,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	_ = ln.Close()
 	<-errc // Serve has returned, so Shutdown has no listener left to close
 	fresh.waitNone(time.Second)
+	// Shutdown closes idle kept-alive connections at once, and a proxy may be sending on
+	// one at that moment (an export that began before the drain keeps its connection alive
+	// when it ends): the request is lost, and a POST cannot be retried elsewhere. Let the
+	// peer close them first, as a proxy does after its upstream keepalive_timeout (which the
+	// README asks to keep below the drain delay).
+	fresh.waitNoIdle(max(cfg.DrainDelay, time.Second))
 	logger.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
@@ -194,13 +200,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 }
 
 // connTracker knows the connections accepted whose first request has not been read yet
-// (http.StateNew), fed by http.Server.ConnState.
+// (http.StateNew) and those kept alive between requests (http.StateIdle), fed by
+// http.Server.ConnState.
 type connTracker struct {
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
+	idle  map[net.Conn]struct{}
 }
 
-func newConnTracker() *connTracker { return &connTracker{conns: map[net.Conn]struct{}{}} }
+func newConnTracker() *connTracker {
+	return &connTracker{conns: map[net.Conn]struct{}{}, idle: map[net.Conn]struct{}{}}
+}
 
 func (t *connTracker) track(c net.Conn, state http.ConnState) {
 	t.mu.Lock()
@@ -209,6 +219,24 @@ func (t *connTracker) track(c net.Conn, state http.ConnState) {
 		t.conns[c] = struct{}{}
 	} else {
 		delete(t.conns, c) // active (its request is read), closed or hijacked
+	}
+	if state == http.StateIdle {
+		t.idle[c] = struct{}{}
+	} else {
+		delete(t.idle, c)
+	}
+}
+
+// waitNoIdle returns once no kept-alive connection is idle, or after limit.
+func (t *connTracker) waitNoIdle(limit time.Duration) {
+	const poll = 10 * time.Millisecond
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(poll) {
+		t.mu.Lock()
+		n := len(t.idle)
+		t.mu.Unlock()
+		if n == 0 {
+			return
+		}
 	}
 }
 
