@@ -6,7 +6,7 @@
 // slow-loris and oversized requests, the upload quotas, and three replicas on one database
 // behind nginx (Debian's, from `make deps`, run by the test on a loopback port): chunks
 // spread over them, concurrent finalizes and purges, migrations at once, page links, and a
-// rolling restart that loses no request. The nginx configuration in nginx_test.go is the one
+// rolling restart that loses no request. The nginx configuration (internal/nginxconf) is the one
 // the README recommends.
 //
 // Every test logs its figures in one line starting with "FAULTS <check>", for CI logs.
