@@ -816,7 +816,8 @@ export interface components {
          *     finalizes (`max-finalizes`), bytes of chunks in flight (`chunk-bytes-in-flight`), the
          *     database connections for short requests (`db-conns`, after waiting `acquire-timeout`),
          *     a query past `statement-timeout`, or rows a finalize is writing past `lock-timeout`.
-         *     Long kinds refuse at once instead of queueing, so short requests never wait behind them.
+         *     Exports refuse at once instead of queueing and a finalize waits at most `acquire-timeout`
+         *     for a slot, so short requests never wait behind long ones.
          */
         Unavailable: {
             headers: {

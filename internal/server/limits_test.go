@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -226,6 +227,58 @@ func TestChunkWaitsForFinalizeAtMostLockTimeout(t *testing.T) {
 		t.Errorf("chunk answered after %v, want about the lock timeout", d)
 	}
 	wantBusy(t, status, h, resp, "lock timeout")
+}
+
+// A finalize finding every slot taken waits up to the acquire timeout for one: a small upload
+// that arrives while another finalizes gets its turn, and one that would wait longer gets a 503
+// naming max-finalizes.
+func TestFinalizeWaitsForASlot(t *testing.T) {
+	const wait = 500 * time.Millisecond
+	e, pools := newPooledEnv(t, func(l *config.Limits) { l.MaxFinalizes = 1; l.AcquireTimeout = wait })
+	for _, v := range []string{"a", "b", "c"} {
+		if status, body := e.putChunk(t, v, "f.csv", 0, 1, []byte(csvHeader+"2024-01-01T00:00:00Z,1,1,1,1,D\n")); status != http.StatusOK {
+			t.Fatalf("chunk of %s: %d %s", v, status, body)
+		}
+	}
+	// Hold a's finalize inside its slot: its INSERT waits for this lock.
+	tx, err := pools.Interactive.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(t.Context()))
+	if _, err := tx.Exec(t.Context(), "LOCK TABLE samples IN SHARE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	finalize := func(v string) (int, http.Header, []byte) {
+		b, _ := json.Marshal(map[string]any{"vehicle_id": v, "file_name": "f.csv", "total_chunks": 1})
+		return e.do(t, http.MethodPost, "/api/v1/vehicle_data/finalize_upload", "application/json", b)
+	}
+	codes := make(chan [2]any, 2)
+	go func() { s, _, b := finalize("a"); codes <- [2]any{s, string(b)} }()
+	waitFor(t, 10*time.Second, func() bool {
+		var n int
+		err := e.Pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+		return err == nil && n > 0
+	})
+
+	t0 := time.Now()
+	status, h, body := finalize("b")
+	if d := time.Since(t0); d < wait*8/10 {
+		t.Errorf("b was refused after %v, want after waiting about %v for a slot", d, wait)
+	}
+	wantBusy(t, status, h, body, "max-finalizes")
+
+	go func() { s, _, b := finalize("c"); codes <- [2]any{s, string(b)} }()
+	time.Sleep(wait / 3) // c waits for the slot a holds
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got := <-codes; got[0] != http.StatusOK {
+			t.Errorf("finalize: %v %v, want 200 (a finished, then c had its slot)", got[0], got[1])
+		}
+	}
 }
 
 // Every query and path parameter is checked for valid UTF-8 and NUL before any handler, and
