@@ -5,7 +5,7 @@ BIN   := bin/vehicle-data
 # Fuzz targets run briefly in `make test`; raise for a real fuzzing session.
 FUZZTIME ?= 10s
 
-.PHONY: standby-lag bench-list run build test test-unit fuzz faults generate check-generated lint vet bench bench-ingest bench-export bench-smoke deps postgres clean
+.PHONY: standby-lag bench-list run build test test-unit fuzz faults generate check-generated lint vet bench bench-ingest bench-export bench-smoke bench-replicas deps postgres clean
 
 run: postgres build ## serve with the embedded PostgreSQL unless DATABASE_URL is set
 	./$(BIN) serve
@@ -109,10 +109,16 @@ bench-export: build
 bench-list: build
 	$(GO) run ./cmd/vehicle-data-bench list $(BENCH_LIST_FLAGS)
 
+# Capacity (docs/scaling.md): on bench-list's database, 1, 2 and 3 replicas behind nginx (the
+# configuration of internal/nginxconf) under the list mix, an ingest mix of small uploads and
+# both at once, with the CPU time of each kind of process; about 6 minutes after the load.
+bench-replicas: build
+	$(GO) run ./cmd/vehicle-data-bench replicas $(BENCH_LIST_FLAGS)
+
 # Both benchmarks end to end on a small file (builds the server, starts PostgreSQL): a smoke
 # test of the benchmark tooling, kept out of `make test` by its build tag.
 bench-smoke:
-	$(GO) test -count=1 -tags benchsmoke -run '^TestRunSmall$$' ./cmd/vehicle-data-bench/...
+	$(GO) test -count=1 -tags benchsmoke -run '^Test(RunSmall|ReplicasSmall)$$' ./cmd/vehicle-data-bench/...
 
 # Reads on a standby: how far a loopback pg_basebackup standby falls behind under a finalize of
 # STANDBY_LAG_ROWS (200000) rows, and how soon a create is readable there (README, "Reads on a

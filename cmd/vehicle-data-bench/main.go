@@ -4,6 +4,7 @@
 //	vehicle-data-bench ingest [flags]    upload + finalize vs \copy FROM (make bench-ingest)
 //	vehicle-data-bench export [flags]    CSV, JSON, NDJSON, XLSX vs \copy TO (make bench-export)
 //	vehicle-data-bench list [flags]      reads at fleet scale: list and series mixes vs pgbench (make bench-list)
+//	vehicle-data-bench replicas [flags]  1, 2, 3 replicas behind nginx: list and ingest mixes, CPU by process (make bench-replicas)
 //
 // It runs the binary built by `make build` (bin/vehicle-data) and needs psql and, without
 // --database-url, PostgreSQL's server binaries. Missing a target is reported, not an
@@ -19,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,7 +40,7 @@ func main() {
 	}
 }
 
-const usage = `usage: vehicle-data-bench ingest|export|list [flags]
+const usage = `usage: vehicle-data-bench ingest|export|list|replicas [flags]
 
   ingest   upload a generated CSV file through the HTTP API in 1 MiB chunks and finalize it,
            against psql's \copy of the same file into the same table
@@ -47,6 +49,9 @@ const usage = `usage: vehicle-data-bench ingest|export|list [flags]
   list     load --vehicles x --rows samples with \copy, then the dashboard's list mix and the
            chart's series mix through the server (unloaded, 8 and 32 connections) against
            pgbench of the same SQL, every ordering, counts, and exports against \copy
+  replicas on the same loaded database, 1, 2 and 3 servers behind nginx: the list mix, an
+           ingest mix of small uploads and both at once, with the CPU time of each kind of
+           process, against pgbench of the list SQL
 
 flags (after the command):
 `
@@ -62,9 +67,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	if cmd != "ingest" && cmd != "export" && cmd != "list" {
+	if cmd != "ingest" && cmd != "export" && cmd != "list" && cmd != "replicas" {
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q: want ingest, export or list", cmd)
+		return fmt.Errorf("unknown command %q: want ingest, export, list or replicas", cmd)
 	}
 
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -87,11 +92,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cmd == "export" {
 		fs.StringVar(&formats, "formats", strings.Join(bench.Formats, ","), "comma-separated export formats")
 	}
-	var lopts bench.ListOptions
-	if cmd == "list" {
+	var (
+		lopts    bench.ListOptions
+		ropts    bench.ReplicaOptions
+		replicas string
+	)
+	if cmd == "list" || cmd == "replicas" {
+		run := 30 * time.Second
+		if cmd == "replicas" {
+			run = 20 * time.Second
+		}
 		fs.IntVar(&lopts.Vehicles, "vehicles", 10, "vehicles, of --rows samples each")
-		fs.DurationVar(&lopts.Duration, "duration", 30*time.Second, "length of each loaded run")
+		fs.DurationVar(&lopts.Duration, "duration", run, "length of each loaded run")
 		fs.BoolVar(&lopts.Reuse, "reuse", false, "keep the loaded database (vdbench_fleet) and reuse it when it holds the rows")
+	}
+	if cmd == "replicas" {
+		fs.StringVar(&replicas, "replicas", "1,2,3", "comma-separated replica counts")
+		fs.IntVar(&ropts.ListConns, "list-conns", 32, "clients of the list mix")
+		fs.IntVar(&ropts.IngestWorkers, "ingest-workers", 8, "uploaders of the ingest mix")
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -110,6 +128,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cmd == "list" {
 		lopts.Options = opts
 		return bench.RunList(ctx, lopts, stdout)
+	}
+	if cmd == "replicas" {
+		lopts.Options = opts
+		ropts.ListOptions = lopts
+		for _, r := range splitList(replicas) {
+			n, err := strconv.Atoi(r)
+			if err != nil {
+				return fmt.Errorf("--replicas: %q is not a number", r)
+			}
+			ropts.Replicas = append(ropts.Replicas, n)
+		}
+		if len(ropts.Replicas) == 0 {
+			return errors.New("--replicas: no replica count given")
+		}
+		return bench.RunReplicas(ctx, ropts, stdout)
 	}
 	var (
 		report any

@@ -12,8 +12,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // buildServer builds cmd/vehicle-data into a temporary folder: the benchmark measures the
@@ -100,6 +102,45 @@ func TestRunSmall(t *testing.T) {
 			t.Errorf("got %d targets, want 4 (csv ratio and RSS, xlsx RSS and rate)", len(rep.Targets))
 		}
 	})
+}
+
+// TestReplicasSmall runs the replicas benchmark on a small fleet through one and two replicas
+// behind nginx: every run must be reported, with CPU time for the database and the replicas, and
+// no upload of the ingest mix may fail.
+func TestReplicasSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL, nginx and the server: not in -short")
+	}
+	if _, err := findNginx(); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildServer(t)
+	var out, progress bytes.Buffer
+	opts := ReplicaOptions{
+		ListOptions: ListOptions{Options: Options{Rows: 5000, ServerBin: bin, Progress: &progress}, Vehicles: 2, Duration: 2 * time.Second},
+		Replicas:    []int{1, 2}, ListConns: 4, IngestWorkers: 2,
+	}
+	if err := RunReplicas(t.Context(), opts, &out); err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	report := out.String()
+	for _, want := range []string{"list SQL, pgbench", "where the time goes", "one upload at a time"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
+	}
+	for _, n := range []string{"1", "2"} {
+		for _, mix := range []string{"list", "ingest", "list + ingest"} {
+			// Each run twice: the throughput table and the CPU table.
+			re := regexp.MustCompile(`(?m)^\s*` + n + `\s+` + regexp.QuoteMeta(mix) + `\s+[0-9]`)
+			if got := len(re.FindAllString(report, -1)); got != 2 {
+				t.Errorf("%s replica(s), %s: %d lines, want 2:\n%s", n, mix, got, report)
+			}
+		}
+	}
+	if strings.Contains(progress.String(), "ingest: first failure") {
+		t.Errorf("an upload of the ingest mix failed:\n%s", progress.String())
+	}
 }
 
 // tempDirFrom finds the temporary folder in the progress lines.
