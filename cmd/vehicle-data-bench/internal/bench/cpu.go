@@ -24,8 +24,9 @@ type cpuUse struct {
 }
 
 // measureCPU runs fn and reports the CPU time every process on the machine used meanwhile,
-// by group. A process that ended during the run is missed (the pools keep their connections,
-// so backends live through a run); one that started counts in full.
+// by group. A process that started during the run counts in full; one that ended counts in its
+// parent's time for waited-for children (the postmaster reaps backends, autovacuum and parallel
+// workers; this process reaps pgbench), so nothing is missed but orphans.
 func measureCPU(fn func() error) (cpuUse, error) {
 	before, idleBefore := procTicks(), idleTicks()
 	began := time.Now()
@@ -46,7 +47,7 @@ func measureCPU(fn func() error) (cpuUse, error) {
 
 type procTick struct {
 	group string
-	ticks int64 // utime + stime
+	ticks int64 // utime + stime + cutime + cstime
 }
 
 // procTicks reads every process's CPU time from /proc/<pid>/stat.
@@ -73,12 +74,15 @@ func procTicks() map[int]procTick {
 		}
 		comm := string(b[open+1 : end])
 		f := strings.Fields(string(b[end+1:]))
-		if len(f) < 13 {
+		if len(f) < 15 {
 			continue
 		}
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		out[pid] = procTick{group: cpuGroup(pid, self, comm), ticks: utime + stime}
+		var ticks int64
+		for _, i := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			ticks += n
+		}
+		out[pid] = procTick{group: cpuGroup(pid, self, comm), ticks: ticks}
 	}
 	return out
 }

@@ -224,8 +224,8 @@ func (l *lab) emptyTables(ctx context.Context, dbURL string) error {
 }
 
 // startServer runs the service against dbURL, logging to name.log in the folder.
-func (l *lab) startServer(ctx context.Context, dbURL, name string) (*serverProc, error) {
-	return startServer(ctx, l.bin, dbURL, filepath.Join(l.dir, name+".log"))
+func (l *lab) startServer(ctx context.Context, dbURL, name string, flags ...string) (*serverProc, error) {
+	return startServer(ctx, l.bin, dbURL, filepath.Join(l.dir, name+".log"), flags...)
 }
 
 func (l *lab) logf(format string, args ...any) {

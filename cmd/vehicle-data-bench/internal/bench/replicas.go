@@ -36,9 +36,28 @@ type ReplicaOptions struct {
 // again after each replica count, so that the fleet database stays as bench-list loaded it.
 const capacityPrefix = "capacity-"
 
-// ingestSizes are the rows of the ingest mix's uploads, taken in turn: a vehicle sending a
-// sample a second and uploading every minute, every 10 minutes and every hour.
+// ingestSizes are the rows of the ingest mix's uploads: a vehicle sending a sample a second and
+// uploading every minute, every 10 minutes and every hour (docs/scaling.md, "Worked sizing").
 var ingestSizes = []int{60, 600, 3600}
+
+// defaultDBConns is the server's default --db-conns, which the split configuration divides
+// among the replicas.
+const defaultDBConns = 8
+
+// capacityMix is one timed run's traffic: the list mix, uploads of one size, or both.
+type capacityMix struct {
+	name       string
+	list       bool
+	uploadRows int // 0: no uploads
+}
+
+func capacityMixes() []capacityMix {
+	ms := []capacityMix{{name: "list", list: true}}
+	for _, rows := range ingestSizes {
+		ms = append(ms, capacityMix{name: fmt.Sprintf("ingest %d rows", rows), uploadRows: rows})
+	}
+	return append(ms, capacityMix{name: "list + ingest 600 rows", list: true, uploadRows: 600})
+}
 
 // RunReplicas measures what one, two and three `vehicle-data serve` replicas behind nginx (the
 // configuration of internal/nginxconf) serve on this machine's one PostgreSQL: the list mix of
@@ -88,8 +107,9 @@ func RunReplicas(ctx context.Context, opts ReplicaOptions, w io.Writer) error {
 	fmt.Fprintf(w, "replicas benchmark: %d vehicles x %s samples; %s\n", len(vehicles), thousands(int64(opts.Rows)), l.env.Postgres)
 	fmt.Fprintf(w, "machine: %d CPUs, load before: %s\n", l.env.CPUs, loadAverage())
 	fmt.Fprintf(w, "each run %s; list mix: %d clients looping over bench-list's 64 queries; ingest mix: %d uploaders, "+
-		"each its own vehicle, sending files of %s rows in turn (upload_status, one chunk, finalize: the uploader CLI's requests)\n\n",
-		opts.Duration, opts.ListConns, opts.IngestWorkers, joinInts(ingestSizes))
+		"each its own vehicle, sending files of one size one after the other (upload_status, one chunk, finalize: the uploader CLI's requests); "+
+		"replicas run with the default settings (--db-conns %d each) unless the mix says otherwise\n\n",
+		opts.Duration, opts.ListConns, opts.IngestWorkers, defaultDBConns)
 
 	mix := listMix(vehicles)
 	pool, tracer, err := tracedPool(ctx, dbURL)
@@ -141,77 +161,93 @@ type capacityRun struct {
 	cpu      cpuUse
 }
 
-// measureReplicas starts n replicas and nginx and runs the three mixes through nginx; at one
+// measureReplicas runs every capacity mix through n replicas with the default settings behind
+// nginx and, with more than one, the list mix again with --db-conns divided among them; at one
 // replica it first times small uploads one at a time. The ingested rows are removed at the end.
 func (l *lab) measureReplicas(ctx context.Context, nginx, dbURL string, mix []mixQuery, n int, opts ReplicaOptions) (runs []capacityRun, small []smallUpload, err error) {
-	var (
-		srvs      []*serverProc
-		upstreams []string
-	)
-	defer func() {
-		for _, s := range srvs {
-			err = errors.Join(err, s.stop())
+	defer func() { err = errors.Join(err, l.removeCapacityRows(ctx, dbURL)) }()
+	ing := newIngestMix(filepath.Join(l.dir, fmt.Sprintf("uploads-%d", n)), n, opts.IngestWorkers, opts.Seed)
+	err = l.withReplicas(ctx, nginx, dbURL, mix, n, nil, func(base string) error {
+		if n == 1 {
+			l.logf("1 replica: small uploads one at a time")
+			if small, err = ing.oneAtATime(ctx, base); err != nil {
+				return err
+			}
 		}
-	}()
+		for _, m := range capacityMixes() {
+			r, err := l.capacityRun(ctx, base, mix, ing, n, m, opts)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, r)
+		}
+		return nil
+	})
+	if err != nil || n == 1 {
+		return runs, small, err
+	}
+	conns := (defaultDBConns + n - 1) / n
+	err = l.withReplicas(ctx, nginx, dbURL, mix, n, []string{"--db-conns", fmt.Sprint(conns)}, func(base string) error {
+		r, err := l.capacityRun(ctx, base, mix, ing, n, capacityMix{name: fmt.Sprintf("list, --db-conns %d each", conns), list: true}, opts)
+		runs = append(runs, r)
+		return err
+	})
+	return runs, small, err
+}
+
+// withReplicas starts n replicas with flags and nginx in front, warms them up with the list mix
+// and calls fn with nginx's URL; then it stops them all.
+func (l *lab) withReplicas(ctx context.Context, nginx, dbURL string, mix []mixQuery, n int, flags []string, fn func(base string) error) (err error) {
+	var upstreams []string
 	for i := range n {
-		s, err := l.startServer(ctx, dbURL, fmt.Sprintf("replicas-%d-%d", n, i+1))
+		s, err := l.startServer(ctx, dbURL, fmt.Sprintf("replicas-%d-%d", n, i+1), flags...)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		srvs = append(srvs, s)
+		defer func() { err = errors.Join(err, s.stop()) }()
 		upstreams = append(upstreams, strings.TrimPrefix(s.url, "http://"))
 	}
 	px, err := startProxy(ctx, nginx, filepath.Join(l.dir, fmt.Sprintf("nginx-%d", n)), upstreams)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	defer func() { err = errors.Join(err, px.stop()) }()
-	defer func() { err = errors.Join(err, l.removeCapacityRows(ctx, dbURL)) }()
-
 	for _, q := range mix { // warm-up: caches, and each replica's prepared statements
 		for range n {
 			if _, err := get(ctx, px.url+q.Path); err != nil {
-				return nil, nil, err
+				return err
 			}
 		}
 	}
-	dir := filepath.Join(l.dir, fmt.Sprintf("uploads-%d", n))
-	ing := newIngestMix(dir, n, opts.IngestWorkers, opts.Seed)
-	if n == 1 {
-		l.logf("1 replica: small uploads one at a time")
-		if small, err = ing.oneAtATime(ctx, px.url); err != nil {
-			return nil, nil, err
+	return fn(px.url)
+}
+
+// capacityRun times one mix through base for opts.Duration, with the CPU time it took.
+func (l *lab) capacityRun(ctx context.Context, base string, mix []mixQuery, ing *ingestMix, n int, m capacityMix, opts ReplicaOptions) (capacityRun, error) {
+	l.logf("%d replica(s): %s for %s", n, m.name, opts.Duration)
+	run := capacityRun{replicas: n, mix: m.name}
+	var err error
+	run.cpu, err = measureCPU(func() error {
+		var wg sync.WaitGroup
+		if m.list {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := load(ctx, base, mix, opts.ListConns, opts.Duration)
+				run.list = &r
+			}()
 		}
+		if m.uploadRows > 0 {
+			r := ing.run(ctx, base, opts.Duration, m.uploadRows)
+			run.ingest = &r
+		}
+		wg.Wait()
+		return ctx.Err()
+	})
+	if run.ingest != nil && run.ingest.err != nil {
+		l.logf("%s: first failure: %v", m.name, run.ingest.err)
 	}
-	for _, m := range []string{"list", "ingest", "list + ingest"} {
-		l.logf("%d replica(s): %s for %s", n, m, opts.Duration)
-		run := capacityRun{replicas: n, mix: m}
-		run.cpu, err = measureCPU(func() error {
-			var wg sync.WaitGroup
-			if m != "ingest" {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					r := load(ctx, px.url, mix, opts.ListConns, opts.Duration)
-					run.list = &r
-				}()
-			}
-			if m != "list" {
-				r := ing.run(ctx, px.url, opts.Duration)
-				run.ingest = &r
-			}
-			wg.Wait()
-			return ctx.Err()
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		if run.ingest != nil && run.ingest.err != nil {
-			l.logf("ingest: first failure: %v", run.ingest.err)
-		}
-		runs = append(runs, run)
-	}
-	return runs, small, nil
+	return run, err
 }
 
 // removeCapacityRows deletes what the ingest mix stored (the delete trigger keeps the rollups
@@ -311,10 +347,9 @@ func lastSampleTime(csv []byte) (time.Time, error) {
 	return last, nil
 }
 
-// run starts uploads from every worker for d and waits for those under way: cut off, a
-// finalize would run on in its replica and take a slot from the next run. Sizes go round
-// ingestSizes.
-func (m *ingestMix) run(ctx context.Context, base string, d time.Duration) ingestLoad {
+// run starts uploads of rows rows from every worker for d and waits for those under way: cut
+// off, a finalize would run on in its replica and take a slot from the next run.
+func (m *ingestMix) run(ctx context.Context, base string, d time.Duration, rows int) ingestLoad {
 	var (
 		mu  sync.Mutex
 		out ingestLoad
@@ -322,12 +357,11 @@ func (m *ingestMix) run(ctx context.Context, base string, d time.Duration) inges
 	)
 	began := time.Now()
 	end := began.Add(d)
-	for i, u := range m.workers {
+	for _, u := range m.workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for k := i; ctx.Err() == nil && time.Now().Before(end); k++ {
-				rows := ingestSizes[k%len(ingestSizes)]
+			for ctx.Err() == nil && time.Now().Before(end) {
 				t0 := time.Now()
 				err := m.upload(ctx, u, base, rows)
 				if ctx.Err() != nil {
@@ -435,14 +469,6 @@ func writeSmallUploads(w io.Writer, small []smallUpload) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
-}
-
-func joinInts(xs []int) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = fmt.Sprint(x)
-	}
-	return strings.Join(s, ", ")
 }
 
 // proxyProc is nginx as a child process.

@@ -30,8 +30,8 @@ type serverProc struct {
 }
 
 // startServer runs bin serve against dbURL on a free local port (migrating the database
-// on start) and waits until /readyz answers 200. The server's log goes to logPath.
-func startServer(ctx context.Context, bin, dbURL, logPath string) (*serverProc, error) {
+// on start), with flags added, and waits until /readyz answers 200. The server's log goes to logPath.
+func startServer(ctx context.Context, bin, dbURL, logPath string, flags ...string) (*serverProc, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -43,7 +43,7 @@ func startServer(ctx context.Context, bin, dbURL, logPath string) (*serverProc, 
 	defer logFile.Close() // the child keeps its own descriptor
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	// Not CommandContext: the server is stopped with SIGTERM by stop, not killed.
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--database-url", dbURL, "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--database-url", dbURL, "--log-level", "warn"}, flags...)...)
 	cmd.Env = serverEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group, so a Ctrl-C meant for the benchmark reaches the server only
