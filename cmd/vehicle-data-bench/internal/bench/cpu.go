@@ -41,6 +41,13 @@ func measureCPU(fn func() error) (cpuUse, error) {
 		}
 		use.cores[a.group] += float64(a.ticks-b.ticks) / userHZ / wall
 	}
+	// A process that ended meanwhile reached its parent's children's time whole, the part
+	// before the run included: take that part off again.
+	for pid, b := range before {
+		if _, alive := after[pid]; !alive {
+			use.cores[b.group] -= float64(b.ticks) / userHZ / wall
+		}
+	}
 	use.idle = float64(idleAfter-idleBefore) / userHZ / wall
 	return use, err
 }

@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vehicle-data/vehicle-data/internal/config"
 	"github.com/vehicle-data/vehicle-data/internal/nginxconf"
 	"github.com/vehicle-data/vehicle-data/internal/records"
 	"github.com/vehicle-data/vehicle-data/internal/sample"
@@ -40,9 +41,12 @@ const capacityPrefix = "capacity-"
 // uploading every minute, every 10 minutes and every hour (docs/scaling.md, "Worked sizing").
 var ingestSizes = []int{60, 600, 3600}
 
-// defaultDBConns is the server's default --db-conns, which the split configuration divides
-// among the replicas.
-const defaultDBConns = 8
+// The server's defaults of --db-conns and --max-finalizes, which the split configuration
+// divides among the replicas.
+var (
+	defaultDBConns      = config.Default().Limits.DBConns
+	defaultMaxFinalizes = config.Default().Limits.MaxFinalizes
+)
 
 // capacityMix is one timed run's traffic: the list mix, uploads of one size, or both.
 type capacityMix struct {
@@ -108,8 +112,8 @@ func RunReplicas(ctx context.Context, opts ReplicaOptions, w io.Writer) error {
 	fmt.Fprintf(w, "machine: %d CPUs, load before: %s\n", l.env.CPUs, loadAverage())
 	fmt.Fprintf(w, "each run %s; list mix: %d clients looping over bench-list's 64 queries; ingest mix: %d uploaders, "+
 		"each its own vehicle, sending files of one size one after the other (upload_status, one chunk, finalize: the uploader CLI's requests); "+
-		"replicas run with the default settings (--db-conns %d each) unless the mix says otherwise\n\n",
-		opts.Duration, opts.ListConns, opts.IngestWorkers, defaultDBConns)
+		"replicas run with the default settings (--db-conns %d --max-finalizes %d each) unless the mix says otherwise\n\n",
+		opts.Duration, opts.ListConns, opts.IngestWorkers, defaultDBConns, defaultMaxFinalizes)
 
 	mix := listMix(vehicles)
 	pool, tracer, err := tracedPool(ctx, dbURL)
@@ -186,11 +190,23 @@ func (l *lab) measureReplicas(ctx context.Context, nginx, dbURL string, mix []mi
 	if err != nil || n == 1 {
 		return runs, small, err
 	}
-	conns := (defaultDBConns + n - 1) / n
-	err = l.withReplicas(ctx, nginx, dbURL, mix, n, []string{"--db-conns", fmt.Sprint(conns)}, func(base string) error {
-		r, err := l.capacityRun(ctx, base, mix, ing, n, capacityMix{name: fmt.Sprintf("list, --db-conns %d each", conns), list: true}, opts)
-		runs = append(runs, r)
-		return err
+	// The database's budget divided among the replicas, as the README advises for one small
+	// database: the same connections and finalizes in all as one replica has.
+	conns, finalizes := (defaultDBConns+n-1)/n, max(1, defaultMaxFinalizes/n)
+	split := fmt.Sprintf("--db-conns %d --max-finalizes %d", conns, finalizes)
+	err = l.withReplicas(ctx, nginx, dbURL, mix, n, strings.Fields(split), func(base string) error {
+		for _, m := range []capacityMix{
+			{name: "list, " + split, list: true},
+			{name: "ingest 3600 rows, " + split, uploadRows: 3600},
+			{name: "list + ingest 600 rows, " + split, list: true, uploadRows: 600},
+		} {
+			r, err := l.capacityRun(ctx, base, mix, ing, n, m, opts)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, r)
+		}
+		return nil
 	})
 	return runs, small, err
 }
