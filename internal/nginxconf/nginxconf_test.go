@@ -1,8 +1,11 @@
 package nginxconf
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/vehicle-data/vehicle-data/internal/uploader"
 )
 
 func TestWrite(t *testing.T) {
@@ -18,6 +21,8 @@ func TestWrite(t *testing.T) {
 		"server 127.0.0.1:9002 max_fails=1 fail_timeout=1s;",
 		"pid /tmp/x/nginx.pid;",
 		"proxy_buffering off;",
+		// The default chunk must fit nginx's body buffer (see the template).
+		fmt.Sprintf("client_body_buffer_size %dm;", uploader.DefaultChunkSize>>20),
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("configuration lacks %q", want)
