@@ -105,10 +105,13 @@ func (o Order) from() string {
 
 // whereOrdered renders the scope's conditions for a query in order o, with extra ones ANDed
 // on. With a vehicle and a time range, an ordering by
-// odometer also gets the odometer's bounds in that range from the minute rollup. The odometer
+// odometer also gets the odometer's bounds in that range from the hour rollup. The odometer
 // grows with time, so the index on (vehicle_key, odometer) then starts at the range's first
 // row instead of the vehicle's, which the time range alone cannot tell it (measured at 10M
-// rows: page 1 of a 20% range 95 ms without the bounds).
+// rows: page 1 of a 20% range 95 ms without the bounds). The hours that hold the range's ends
+// make the bounds a little wider than the range's own, which only costs a few rows filtered out;
+// the minute rollup would give exact bounds but has 60 times the rows to read (a 20% range:
+// 18,078 minute rows, 14 of the page's 14.6 ms).
 func (sc scope) whereOrdered(args *sqlArgs, o Order, extra ...string) string {
 	var conds []string
 	if sc.key != nil {
@@ -122,15 +125,15 @@ func (sc scope) whereOrdered(args *sqlArgs, o Order, extra ...string) string {
 	}
 	if len(o) > 0 && o[0].Field == "odometer" && sc.key != nil && sc.HasTimeRange() {
 		// Uncorrelated, so each is computed once and bounds the index scan.
-		minutes := " FROM sample_minutes m WHERE m.vehicle_key = " + args.add(*sc.key)
+		hours := " FROM sample_hours h WHERE h.vehicle_key = " + args.add(*sc.key)
 		if sc.From != nil {
-			minutes += " AND m.bucket >= date_trunc('minute', " + args.add(*sc.From) + "::timestamptz, 'UTC')"
+			hours += " AND h.bucket >= date_trunc('hour', " + args.add(*sc.From) + "::timestamptz, 'UTC')"
 		}
 		if sc.To != nil {
-			minutes += " AND m.bucket <= " + args.add(*sc.To)
+			hours += " AND h.bucket <= " + args.add(*sc.To)
 		}
-		conds = append(conds, "s.odometer >= (SELECT min(m.odometer_min)"+minutes+")",
-			"s.odometer <= (SELECT max(m.odometer_max)"+minutes+")")
+		conds = append(conds, "s.odometer >= (SELECT min(h.odometer_min)"+hours+")",
+			"s.odometer <= (SELECT max(h.odometer_max)"+hours+")")
 	}
 	conds = append(conds, extra...)
 	if len(conds) == 0 {
@@ -150,14 +153,29 @@ func selectSQL(sc scope, o Order) (string, []any) {
 // the page's rows are fetched from the table.
 const deferredFrom = 1000
 
+// pageOrderBy is o's ORDER BY for a page by offset. Within one vehicle, timestamps are unique
+// (the primary key is (vehicle_key, timestamp)), so an order starting with the timestamp needs
+// nothing after it: the rest and the id tie-break change no row's place, and leaving them out
+// spares PostgreSQL an incremental sort of every row an OFFSET skips (page 1000 of 100 at 10M
+// rows: 40 ms with it, 25 ms without, EXPLAIN ANALYZE).
+func (o Order) pageOrderBy(sc scope) string {
+	if sc.key == nil || len(o) == 0 || o[0].Field != "timestamp" {
+		return o.orderBy(true)
+	}
+	if o[0].Desc {
+		return ` ORDER BY s."timestamp" DESC`
+	}
+	return ` ORDER BY s."timestamp"`
+}
+
 // pageSQL is one page by offset.
 func pageSQL(sc scope, o Order, p Page) (string, []any) {
 	var args sqlArgs
 	if p.Offset() < deferredFrom {
-		sql := "SELECT " + recordColumns + o.from() + sc.whereOrdered(&args, o) + o.orderBy(true)
+		sql := "SELECT " + recordColumns + o.from() + sc.whereOrdered(&args, o) + o.pageOrderBy(sc)
 		return sql + " LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset()), args
 	}
-	inner := "SELECT s.id" + o.from() + sc.whereOrdered(&args, o) + o.orderBy(true) +
+	inner := "SELECT s.id" + o.from() + sc.whereOrdered(&args, o) + o.pageOrderBy(sc) +
 		" LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset())
 	from := " FROM samples s JOIN (" + inner + ") page ON page.id = s.id"
 	if sc.key != nil {
@@ -168,7 +186,7 @@ func pageSQL(sc scope, o Order, p Page) (string, []any) {
 	if o.needsVehicles() {
 		from += " JOIN vehicles v ON v.vehicle_key = s.vehicle_key"
 	}
-	return "SELECT " + recordColumns + from + o.orderBy(true), args
+	return "SELECT " + recordColumns + from + o.pageOrderBy(sc), args
 }
 
 // seekSQL is the page after (or, for a Before cursor, before) c: limit rows in travel order,
