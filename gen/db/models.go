@@ -51,6 +51,8 @@ type SampleHour struct {
 	ElevationMin float64
 	ElevationMax float64
 	ElevationSum float64
+	IDMin        int64
+	IDMax        int64
 }
 
 type SampleMinute struct {
@@ -74,6 +76,8 @@ type SampleMinute struct {
 	ElevationMin float64
 	ElevationMax float64
 	ElevationSum float64
+	IDMin        int64
+	IDMax        int64
 }
 
 type ServerSecret struct {

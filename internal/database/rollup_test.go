@@ -1,0 +1,66 @@
+package database_test
+
+import (
+	"testing"
+
+	"github.com/vehicle-data/vehicle-data/internal/testdb"
+)
+
+// rollupDiff counts the rows in which a rollup table and the same figures computed from samples
+// differ, for the minute or hour rollup (float sums are left out: their order of addition
+// differs).
+func rollupDiff(t *testing.T, exec func(sql string) int64, table, unit string) int64 {
+	t.Helper()
+	kept := `SELECT vehicle_key, bucket, n, ts_min, ts_max, speed_n, speed_min, speed_max, speed_first_ts, speed_last_ts,
+		odometer_min, odometer_max, soc_min, soc_max, soc_sum, elevation_min, elevation_max, id_min, id_max FROM ` + table
+	fresh := `SELECT vehicle_key, date_trunc('` + unit + `', "timestamp", 'UTC'), count(*), min("timestamp"), max("timestamp"),
+		count(speed), min(speed), max(speed), min("timestamp") FILTER (WHERE speed IS NOT NULL), max("timestamp") FILTER (WHERE speed IS NOT NULL),
+		min(odometer), max(odometer), min(soc), max(soc), sum(soc), min(elevation), max(elevation), min(id), max(id)
+		FROM samples GROUP BY 1, 2`
+	return exec(`SELECT count(*) FROM ((` + kept + ` EXCEPT ` + fresh + `) UNION ALL (` + fresh + ` EXCEPT ` + kept + `)) d`)
+}
+
+// The rollups the triggers keep equal the figures of the samples they summarise, ids included,
+// after interleaved inserts into the same minutes, an update and a delete.
+func TestRollupsMatchSamples(t *testing.T) {
+	pool := testdb.New(t)
+	ctx := t.Context()
+	exec := func(sql string) int64 {
+		t.Helper()
+		var n int64
+		if err := pool.QueryRow(ctx, sql).Scan(&n); err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+		return n
+	}
+	check := func(step string) {
+		t.Helper()
+		for _, r := range [][2]string{{"sample_minutes", "minute"}, {"sample_hours", "hour"}} {
+			if d := rollupDiff(t, exec, r[0], r[1]); d != 0 {
+				t.Errorf("after %s: %s differs from samples in %d rows", step, r[0], d)
+			}
+		}
+	}
+	// Three statements, each every third second of two vehicles over three hours: every minute
+	// and hour is written by all three.
+	for k := range 3 {
+		if _, err := pool.Exec(ctx, `INSERT INTO samples (vehicle_key, "timestamp", speed, odometer, soc, elevation, shift_state)
+			SELECT vehicle_key_for('v' || (g % 2)), timestamp '2024-03-31 22:00' + make_interval(secs => g * 3 + $1),
+			       CASE WHEN g % 5 = 0 THEN NULL ELSE (g * 7 + $1) % 130 END, g + $1, (g + $1) % 101, g % 50 - 10, 'D'
+			FROM generate_series(0, 3599) g`, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("inserts")
+	if _, err := pool.Exec(ctx, `UPDATE samples SET speed = NULL, odometer = odometer + 1000 WHERE id % 7 = 0`); err != nil {
+		t.Fatal(err)
+	}
+	check("an update")
+	if _, err := pool.Exec(ctx, `DELETE FROM samples WHERE id % 11 = 0 OR "timestamp" < timestamp '2024-03-31 22:30'`); err != nil {
+		t.Fatal(err)
+	}
+	check("a delete")
+	if n := exec("SELECT count(*) FROM sample_minutes"); n == 0 {
+		t.Fatal("no minute rollups: the test checked nothing")
+	}
+}
