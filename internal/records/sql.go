@@ -2,6 +2,7 @@ package records
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -124,14 +125,7 @@ func (sc scope) whereOrdered(args *sqlArgs, o Order, extra ...string) string {
 		conds = append(conds, `s."timestamp" <= `+args.add(*sc.To))
 	}
 	if len(o) > 0 && o[0].Field == "odometer" && sc.key != nil && sc.HasTimeRange() {
-		// Uncorrelated, so each is computed once and bounds the index scan.
-		hours := " FROM sample_hours h WHERE h.vehicle_key = " + args.add(*sc.key)
-		if sc.From != nil {
-			hours += " AND h.bucket >= date_trunc('hour', " + args.add(*sc.From) + "::timestamptz, 'UTC')"
-		}
-		if sc.To != nil {
-			hours += " AND h.bucket <= " + args.add(*sc.To)
-		}
+		hours := sc.coveringHours(args)
 		conds = append(conds, "s.odometer >= (SELECT min(h.odometer_min)"+hours+")",
 			"s.odometer <= (SELECT max(h.odometer_max)"+hours+")")
 	}
@@ -140,6 +134,55 @@ func (sc scope) whereOrdered(args *sqlArgs, o Order, extra ...string) string {
 		return ""
 	}
 	return " WHERE " + strings.Join(conds, " AND ")
+}
+
+// coveringHours is the FROM and WHERE of a subquery on the hour rollup rows that cover the
+// scope's time range (a vehicle's); uncorrelated, so an aggregate over it is computed once and
+// can bound an index scan. Its bounds are the range's own or a little wider, never narrower.
+func (sc scope) coveringHours(args *sqlArgs) string {
+	hours := " FROM sample_hours h WHERE h.vehicle_key = " + args.add(*sc.key)
+	if sc.From != nil {
+		hours += " AND h.bucket >= date_trunc('hour', " + args.add(*sc.From) + "::timestamptz, 'UTC')"
+	}
+	if sc.To != nil {
+		hours += " AND h.bucket <= " + args.add(*sc.To)
+	}
+	return hours
+}
+
+// splitsSpeed reports a page ordered first by speed within a vehicle's time range, which
+// speedParts serves.
+func (sc scope) splitsSpeed(o Order) bool {
+	return sc.key != nil && sc.HasTimeRange() && len(o) > 0 && o[0].Field == "speed"
+}
+
+// speedParts is the FROM of a page ordered first by speed within a vehicle's time range: the
+// rows without a speed and the rows with one, each in order o from the index on (vehicle_key,
+// speed, id) and cut at limit, merged by the caller's ORDER BY. Rows without a speed come first
+// in a descending order (PostgreSQL's NULLS FIRST), by id. Asked as one scan, the index offers
+// them from the vehicle's highest id down, and every row after the range is read and dropped
+// (121,315 index entries for page 1 of a 20% range at 10M rows, 23 ms). On their own, the ids
+// of the hours covering the range bound that part of the index, and the speeds of those hours
+// bound the other part.
+func (sc scope) speedParts(args *sqlArgs, o Order, cols, limit string) string {
+	hours := sc.coveringHours(args)
+	part := func(conds ...string) string {
+		return "(SELECT " + cols + " FROM samples s" + sc.whereOrdered(args, o, conds...) + o.orderBy(true) + " LIMIT " + limit + ")"
+	}
+	nulls := part("s.speed IS NULL", "s.id >= (SELECT min(h.id_min)"+hours+")", "s.id <= (SELECT max(h.id_max)"+hours+")")
+	speeds := part("s.speed IS NOT NULL", "s.speed >= (SELECT min(h.speed_min)"+hours+")", "s.speed <= (SELECT max(h.speed_max)"+hours+")")
+	return " FROM (" + nulls + " UNION ALL " + speeds + ") s"
+}
+
+// columns are the distinct qualified columns o's ORDER BY names, the id included.
+func (o Order) columns() string {
+	var cols []string
+	for _, f := range o.withID() {
+		if c := orderColumns[f.Field]; !slices.Contains(cols, c) {
+			cols = append(cols, c)
+		}
+	}
+	return strings.Join(cols, ", ")
 }
 
 // selectSQL is every matching row in order o (export).
@@ -171,6 +214,17 @@ func (o Order) pageOrderBy(sc scope) string {
 // pageSQL is one page by offset.
 func pageSQL(sc scope, o Order, p Page) (string, []any) {
 	var args sqlArgs
+	if sc.splitsSpeed(o) {
+		limit := args.add(p.Offset() + p.Size)
+		if p.Offset() < deferredFrom {
+			return "SELECT " + recordColumns + sc.speedParts(&args, o, recordColumns, limit) + o.orderBy(true) +
+				" LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset()), args
+		}
+		inner := "SELECT s.id" + sc.speedParts(&args, o, o.columns(), limit) + o.orderBy(true) +
+			" LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset())
+		return "SELECT " + recordColumns + " FROM samples s JOIN (" + inner + ") page ON page.id = s.id AND s.vehicle_key = " +
+			args.add(*sc.key) + o.orderBy(true), args
+	}
 	if p.Offset() < deferredFrom {
 		sql := "SELECT " + recordColumns + o.from() + sc.whereOrdered(&args, o) + o.pageOrderBy(sc)
 		return sql + " LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset()), args
