@@ -339,7 +339,17 @@ try {
   await page.locator("#file-input").setInputFiles(join(TESTDATA, goodName));
   const item = page.locator(`.upload-item[data-file="${goodName}"]`).last();
   check((await item.getByLabel("Vehicle id", { exact: true }).inputValue()) === goodVehicle, "the upload's vehicle id defaults to the file name");
+  /** @type {string[]} */
+  const minLSNs = [];
+  /** @param {import("playwright-core").Request} r */
+  const onRead = (r) => {
+    const lsn = r.headers()["x-min-lsn"];
+    if (r.method() === "GET" && lsn) minLSNs.push(lsn);
+  };
+  page.on("request", onRead);
+  const finalized = page.waitForResponse((r) => r.url().includes("/finalize_upload/") && r.status() === 200);
   await item.getByRole("button", { name: "Upload" }).click();
+  const writeLSN = (await finalized).headers()["x-write-lsn"] ?? "";
   await settled(goodName);
   const status = await item.locator(".status").innerText();
   const progress = await item.locator("progress").evaluate((p) => /** @type {HTMLProgressElement} */ (p).value);
@@ -348,6 +358,9 @@ try {
   check(inserted === 150 - (countBefore ? 150 : 0) && /Done/.test(status), "a file of the original data set is inserted", status);
   await page.waitForFunction((v) => [...document.querySelectorAll("#vehicle option")].some((o) => o.textContent?.startsWith(`${v} (150 records`)), goodVehicle, { timeout: 10_000 });
   check(true, "the vehicle picker shows the new count after the upload");
+  page.off("request", onRead);
+  check(/^[0-9A-F]+\/[0-9A-F]+$/.test(writeLSN) && minLSNs.includes(writeLSN),
+    "the reads after the upload send its X-Write-LSN back as X-Min-LSN (read your writes on a standby)", `${writeLSN} ${minLSNs.slice(-3)}`);
   await shot("uploaded");
 
   // A bad file: a copy of another sample with soc out of range in three rows.

@@ -34,13 +34,38 @@ export function setToken(token: string): void {
 
 let memoryToken = getToken();
 
+// Read your writes on a standby (README, "Reads on a standby"): the log position of the latest
+// write this page made (a finalize's X-Write-LSN) goes back with every read as X-Min-LSN, so a
+// standby that has not replayed it yet leaves the read to the primary, and the rows just
+// uploaded are in the very next table and chart.
+let minLSN = "";
+
 export const api = createClient<paths>({ baseUrl: location.origin });
 api.use({
   onRequest({ request }) {
     if (memoryToken) request.headers.set("Authorization", `Bearer ${memoryToken}`);
+    if (minLSN && request.method === "GET") request.headers.set("X-Min-LSN", minLSN);
     return request;
   },
+  onResponse({ response }) {
+    const lsn = response.headers.get("X-Write-LSN");
+    if (lsn && laterLSN(lsn, minLSN)) minLSN = lsn;
+    return response;
+  },
 });
+
+/** Whether log position a ("16/B374D848") is past b; an unreadable a never is, anything is past "". */
+export function laterLSN(a: string, b: string): boolean {
+  const pa = parseLSN(a);
+  if (pa === undefined) return false;
+  const pb = parseLSN(b);
+  return pb === undefined || pa > pb;
+}
+
+function parseLSN(s: string): bigint | undefined {
+  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(s);
+  return m ? (BigInt(`0x${m[1]}`) << 32n) | BigInt(`0x${m[2]}`) : undefined;
+}
 
 /** An answer that is not a success, or no answer at all. */
 export class ApiError extends Error {
