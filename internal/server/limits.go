@@ -25,10 +25,10 @@ func newGates(l config.Limits) *gates {
 		exports: admission.NewGate("concurrent exports", "max-exports", int64(l.MaxExports), 0, 5*time.Second),
 		xlsx:    admission.NewGate("concurrent XLSX exports", "max-xlsx-exports", int64(l.MaxXLSXExports), 0, 10*time.Second),
 		// Most finalizes are a vehicle's last minutes, done in tens of milliseconds
-		// (docs/scaling.md, "Capacity on this machine"): refused at once, fleets uploading
-		// small files got 503s whenever two collided, so a finalize waits up to the acquire
-		// timeout for a slot. A big one still holds its slot for seconds; the wait bounds
-		// what a refusal costs.
+		// (docs/scaling.md, "Capacity on this machine"): refused at once, a third one arriving
+		// while two run would be sent away for 5 s over a wait of milliseconds, so a finalize
+		// waits up to the acquire timeout for a slot. A big one still holds its slot for
+		// seconds; the wait bounds what a refusal costs.
 		finalizes: admission.NewGate("concurrent finalizes", "max-finalizes", int64(l.MaxFinalizes), l.AcquireTimeout, 5*time.Second),
 		// A chunk is stored in well under a second: waiting briefly for room is better
 		// than a refusal the client must retry.
