@@ -174,6 +174,7 @@ func (l *lab) measureReplicas(ctx context.Context, nginx, dbURL string, mix []mi
 	err = l.withReplicas(ctx, nginx, dbURL, mix, n, nil, func(base string) error {
 		if n == 1 {
 			l.logf("1 replica: small uploads one at a time")
+			var err error
 			if small, err = ing.oneAtATime(ctx, base); err != nil {
 				return err
 			}
