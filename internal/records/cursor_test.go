@@ -254,7 +254,7 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(11, 12))
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	const n = 2600
+	const n = 6000
 	// The sample's place in time, shared by one row of each vehicle (ties across vehicles). Ids
 	// follow i: in time order for the first two thirds (tight id bounds in the rollups), in no
 	// order for the rest (late arrivals).
@@ -302,8 +302,12 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 		want := allIDs(t, pool, f, o)
 		size := int64([]int{7, 100}[rng.IntN(2)])
 		last := max(1, (int64(len(want))+size-1)/size)
-		// The first pages, those on both sides of the deferred join, and the last.
+		// The first pages, those on both sides of the deferred join, two past it (where the hour
+		// seek starts in a later hour) and the last.
 		pages := []int64{1, 2, 3, deferredFrom/size - 1, deferredFrom / size, deferredFrom/size + 1, deferredFrom/size + 2, last}
+		if past := deferredFrom/size + 3; past < last {
+			pages = append(pages, past+rng.Int64N(last-past), past+rng.Int64N(last-past))
+		}
 		for _, number := range pages {
 			if number > last {
 				continue

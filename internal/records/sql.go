@@ -229,8 +229,14 @@ func pageSQL(sc scope, o Order, p Page) (string, []any) {
 		sql := "SELECT " + recordColumns + o.from() + sc.whereOrdered(&args, o) + o.pageOrderBy(sc)
 		return sql + " LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset()), args
 	}
-	inner := "SELECT s.id" + o.from() + sc.whereOrdered(&args, o) + o.pageOrderBy(sc) +
-		" LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset())
+	with, offset, extra := "", args.add(p.Offset()), []string(nil)
+	if sc.seeksByHour(o) {
+		var bound string
+		with, bound, offset = sc.hourSeek(&args, o[0].Desc, offset)
+		extra = append(extra, bound)
+	}
+	inner := "SELECT s.id" + o.from() + sc.whereOrdered(&args, o, extra...) + o.pageOrderBy(sc) +
+		" LIMIT " + args.add(p.Size) + " OFFSET " + offset
 	from := " FROM samples s JOIN (" + inner + ") page ON page.id = s.id"
 	if sc.key != nil {
 		// Redundant here, but on Citus it keeps the outer lookup on the vehicle's shard
@@ -240,7 +246,65 @@ func pageSQL(sc scope, o Order, p Page) (string, []any) {
 	if o.needsVehicles() {
 		from += " JOIN vehicles v ON v.vehicle_key = s.vehicle_key"
 	}
-	return "SELECT " + recordColumns + from + o.pageOrderBy(sc), args
+	return with + "SELECT " + recordColumns + from + o.pageOrderBy(sc), args
+}
+
+// seeksByHour reports a deep page ordered first by timestamp within one vehicle, which
+// hourSeek serves.
+func (sc scope) seeksByHour(o Order) bool {
+	return sc.key != nil && len(o) > 0 && o[0].Field == "timestamp"
+}
+
+// hourSeek turns a deep OFFSET in a vehicle's timestamp order into a seek: the hour rollup's
+// counts, summed in travel order, give the last hour that starts within offset rows of the
+// range's start, so the index scan begins at that hour and skips only the rows of the hours
+// before it that the sums did not account for (at most the hour's own and one ragged edge of
+// the range, counted from the primary key). Without it, page 1000 of 100 read and dropped
+// 99,900 index entries (20 ms at 10M rows). The rows are the same: the order is the
+// timestamp's alone, unique within a vehicle. It returns a WITH clause, the condition that
+// starts the scan and the OFFSET that is left.
+func (sc scope) hourSeek(args *sqlArgs, desc bool, offset string) (with, bound, rest string) {
+	k := args.add(*sc.key)
+	var (
+		hours = "h.vehicle_key = " + k
+		edge  = "0"
+		order = "h.bucket"
+		pick  = " ORDER BY bucket DESC LIMIT 1"
+	)
+	edgeCount := func(span string) string {
+		return "(SELECT count(*) FROM samples e WHERE e.vehicle_key = " + k + span + ")"
+	}
+	if !desc {
+		// Whole hours from the first one that starts in the range; the rows before it are the edge.
+		if sc.From != nil {
+			h0 := ceilTo(sc.From, time.Hour)
+			hours += " AND h.bucket >= " + args.add(*h0)
+			if h0.After(*sc.From) {
+				edge = edgeCount(` AND e."timestamp" >= ` + args.add(*sc.From) + ` AND e."timestamp" < ` + args.add(*h0))
+			}
+		}
+		if sc.To != nil {
+			hours += " AND h.bucket <= " + args.add(*sc.To)
+		}
+		bound = `s."timestamp" >= COALESCE((SELECT bucket FROM seek), '-infinity')`
+	} else {
+		if sc.To != nil {
+			end := sc.To.Add(time.Microsecond)
+			h1 := floorTo(&end, time.Hour) // where the range's last whole hour ends
+			hours += " AND h.bucket < " + args.add(*h1)
+			edge = edgeCount(` AND e."timestamp" >= ` + args.add(*h1) + ` AND e."timestamp" <= ` + args.add(*sc.To))
+		}
+		if sc.From != nil {
+			hours += " AND h.bucket >= " + args.add(*floorTo(sc.From, time.Hour))
+		}
+		order += " DESC"
+		pick = " ORDER BY bucket LIMIT 1"
+		bound = `s."timestamp" < COALESCE((SELECT bucket FROM seek) + interval '1 hour', 'infinity')`
+	}
+	// before: the range's rows that come ahead of the hour in travel order.
+	with = "WITH seek AS (SELECT bucket, before FROM (SELECT h.bucket, sum(h.n) OVER (ORDER BY " + order + ") - h.n + " + edge +
+		" AS before FROM sample_hours h WHERE " + hours + ") hrs WHERE before <= " + offset + pick + ") "
+	return with, bound, offset + " - COALESCE((SELECT before FROM seek), 0)"
 }
 
 // seekSQL is the page after (or, for a Before cursor, before) c: limit rows in travel order,
