@@ -420,26 +420,49 @@ func (s span) conds(col string, args *sqlArgs) string {
 	return out
 }
 
-// countSQL counts the samples of keys in [sc.From, sc.To] from the rollups: whole hours, then
-// whole minutes, then the samples of the two ragged minutes through the primary key. At most
-// a few hundred rollup rows and two minutes of samples per vehicle, whatever the range.
-func countSQL(sc scope, keys []int32) (string, []any) {
+// countSQL counts the samples in [sc.From, sc.To] of the vehicles in direct from the rollups
+// (see countTerm), and, of the vehicles in outside, the rows before and after the range, with a
+// minus: the caller adds their record counts. A range that holds most of a vehicle's span
+// reads the rollups of what it leaves out, which is the smaller part (a range of all but the
+// first hours of ten 1M-row vehicles: 5.9 ms through the rollups inside it).
+func countSQL(sc scope, direct, outside []int32) (string, []any) {
 	var (
 		args  sqlArgs
+		terms = []string{"0"}
+	)
+	if len(direct) > 0 {
+		terms = append(terms, "+ "+countTerm(&args, direct, sc.From, sc.To))
+	}
+	if len(outside) > 0 && sc.From != nil {
+		before := sc.From.Add(-time.Microsecond) // timestamps are whole microseconds
+		terms = append(terms, "- "+countTerm(&args, outside, nil, &before))
+	}
+	if len(outside) > 0 && sc.To != nil {
+		after := sc.To.Add(time.Microsecond)
+		terms = append(terms, "- "+countTerm(&args, outside, &after, nil))
+	}
+	return "SELECT (" + strings.Join(terms, " ") + ")::bigint", args
+}
+
+// countTerm counts the samples of keys in [from, to] from the rollups: whole hours, then whole
+// minutes, then the samples of the two ragged minutes through the primary key. At most a few
+// hundred rollup rows and two minutes of samples per vehicle and day of the range.
+func countTerm(args *sqlArgs, keys []int32, from, to *time.Time) string {
+	var (
 		parts []string
 		k     = args.add(keys)
-		c     = coverRange(sc.From, sc.To, levelHours)
+		c     = coverRange(from, to, levelHours)
 	)
 	for _, s := range c.hours {
-		parts = append(parts, "(SELECT COALESCE(sum(n), 0) FROM sample_hours WHERE vehicle_key = ANY("+k+")"+s.conds("bucket", &args)+")")
+		parts = append(parts, "(SELECT COALESCE(sum(n), 0) FROM sample_hours WHERE vehicle_key = ANY("+k+")"+s.conds("bucket", args)+")")
 	}
 	for _, s := range c.minutes {
-		parts = append(parts, "(SELECT COALESCE(sum(n), 0) FROM sample_minutes WHERE vehicle_key = ANY("+k+")"+s.conds("bucket", &args)+")")
+		parts = append(parts, "(SELECT COALESCE(sum(n), 0) FROM sample_minutes WHERE vehicle_key = ANY("+k+")"+s.conds("bucket", args)+")")
 	}
 	for _, s := range c.raw {
-		parts = append(parts, `(SELECT count(*) FROM samples WHERE vehicle_key = ANY(`+k+`)`+s.conds(`"timestamp"`, &args)+")")
+		parts = append(parts, `(SELECT count(*) FROM samples WHERE vehicle_key = ANY(`+k+`)`+s.conds(`"timestamp"`, args)+")")
 	}
-	return "SELECT (" + strings.Join(parts, " + ") + ")::bigint", args
+	return "(" + strings.Join(parts, " + ") + ")"
 }
 
 // odometerSeek turns a deep OFFSET in a vehicle's odometer order into a seek, as hourSeek does

@@ -255,9 +255,12 @@ func (s *Store) count(ctx context.Context, tx pgx.Tx, sc scope, vs *vehicles) (i
 		keys = vs.allKeys()
 	}
 	// A vehicle whose whole span lies in the range counts its record_count, one outside it
-	// counts nothing: only vehicles the range cuts read rollups.
-	var n int64
-	cut := keys[:0:0]
+	// counts nothing: only vehicles the range cuts read rollups, those of the range when it
+	// holds less than half of the vehicle's span, else those of the rest.
+	var (
+		n               int64
+		direct, outside []int32
+	)
 	for _, k := range keys {
 		span := vs.spans[k]
 		switch {
@@ -265,13 +268,25 @@ func (s *Store) count(ctx context.Context, tx pgx.Tx, sc scope, vs *vehicles) (i
 		case (sc.From == nil || !span[0].Before(*sc.From)) && (sc.To == nil || !span[1].After(*sc.To)):
 			n += vs.counts[k]
 		default:
-			cut = append(cut, k)
+			lo, hi := span[0], span[1]
+			if sc.From != nil && sc.From.After(lo) {
+				lo = *sc.From
+			}
+			if sc.To != nil && sc.To.Before(hi) {
+				hi = *sc.To
+			}
+			if 2*hi.Sub(lo) > span[1].Sub(span[0]) {
+				outside = append(outside, k)
+				n += vs.counts[k]
+			} else {
+				direct = append(direct, k)
+			}
 		}
 	}
-	if len(cut) == 0 {
+	if len(direct)+len(outside) == 0 {
 		return n, nil
 	}
-	sql, args := countSQL(sc, cut)
+	sql, args := countSQL(sc, direct, outside)
 	var m int64
 	if err := tx.QueryRow(ctx, sql, args...).Scan(&m); err != nil {
 		return 0, fmt.Errorf("count records: %w", err)

@@ -63,7 +63,7 @@ func TestCountSQLUsesParametersOnly(t *testing.T) {
 	v := "x' OR '1'='1"
 	from, to := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	key := int32(3)
-	sql, args := countSQL(scope{Filter: Filter{VehicleID: &v, From: &from, To: &to}, key: &key}, []int32{key})
+	sql, args := countSQL(scope{Filter: Filter{VehicleID: &v, From: &from, To: &to}, key: &key}, []int32{key}, []int32{key})
 	if strings.Contains(sql, v) || strings.Contains(sql, "2024") || strings.Contains(sql, "2025") {
 		t.Errorf("a value reached the SQL text: %s", sql)
 	}
