@@ -40,13 +40,15 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		status, body := problemFor(err)
 		switch {
+		case errors.Is(ctx.Err(), context.Canceled):
+			// The client went away; its query was cancelled, which is no fault of the server
+			// whatever error that left (a load generator's end of run logged hundreds of these).
+			logger.InfoContext(ctx, "request canceled by the client", "err", err)
 		case status == http.StatusInsufficientStorage:
 			// A quota doing its job, not a fault of the server.
 			logger.WarnContext(ctx, "request rejected: storage quota reached", "status", status, "err", err)
 		case status >= 500:
 			logger.ErrorContext(ctx, "request failed", "status", status, "err", err)
-		case errors.Is(ctx.Err(), context.Canceled):
-			logger.InfoContext(ctx, "request canceled by the client", "err", err)
 		default:
 			logger.DebugContext(ctx, "request rejected", "status", status, "err", err)
 		}
