@@ -271,7 +271,7 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 			at = ordered + perm[at-ordered]
 		}
 		// The odometer grows with time and ties across hour edges; v0's goes back now and then,
-		// which spoils the clean cuts of the hours around (odometerSeek).
+		// which spoils the clean cuts of the hours around (cutSeek).
 		odometer := float64(at / 3)
 		if i%2 == 0 && i%1500 == 0 {
 			odometer = float64(rng.IntN(n / 6))
@@ -287,10 +287,10 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 	}
 	s := NewStore(pool, StoreOptions{})
 	fields := []string{"id", "vehicle_id", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}
-	for i := range 40 {
+	for i := range 48 {
 		o := Order{{Field: fields[rng.IntN(len(fields))], Desc: rng.IntN(2) == 0}}
 		if i%2 == 0 {
-			o[0].Field = []string{"timestamp", "odometer", "speed"}[i/2%3]
+			o[0].Field = []string{"timestamp", "odometer", "speed", "id"}[i/2%4]
 		}
 		if rng.IntN(2) == 0 {
 			o = append(o, OrderField{Field: fields[rng.IntN(len(fields))], Desc: rng.IntN(2) == 0})

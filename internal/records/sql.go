@@ -129,6 +129,13 @@ func (sc scope) whereOrdered(args *sqlArgs, o Order, extra ...string) string {
 		conds = append(conds, "s.odometer >= (SELECT min(h.odometer_min)"+hours+")",
 			"s.odometer <= (SELECT max(h.odometer_max)"+hours+")")
 	}
+	if len(o) > 0 && o[0].Field == "id" && sc.key != nil {
+		// The index on id alone holds every vehicle's rows: bounded by the ids of the vehicle's
+		// hours (those of its range), a scan reads that vehicle's stretch of it instead of
+		// everybody's (page 1 by id of one vehicle of ten, loaded last: 1.3 s without).
+		hours := sc.coveringHours(args)
+		conds = append(conds, "s.id >= (SELECT min(h.id_min)"+hours+")", "s.id <= (SELECT max(h.id_max)"+hours+")")
+	}
 	conds = append(conds, extra...)
 	if len(conds) == 0 {
 		return ""
@@ -230,14 +237,17 @@ func pageSQL(sc scope, o Order, p Page) (string, []any) {
 		return sql + " LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset()), args
 	}
 	with, offset, extra := "", args.add(p.Offset()), []string(nil)
-	if sc.key != nil && len(o) > 0 && (o[0].Field == "timestamp" || o[0].Field == "odometer") {
+	if sc.key != nil && len(o) > 0 {
 		var bound string
-		if o[0].Field == "timestamp" {
+		switch o[0].Field {
+		case "timestamp":
 			with, bound, offset = sc.hourSeek(&args, o[0].Desc, offset)
-		} else {
-			with, bound, offset = sc.odometerSeek(&args, o[0].Desc, offset)
+		case "odometer", "id":
+			with, bound, offset = sc.cutSeek(&args, o[0].Field, o[0].Desc, offset)
 		}
-		extra = append(extra, bound)
+		if bound != "" {
+			extra = append(extra, bound)
+		}
 	}
 	inner := "SELECT s.id" + o.from() + sc.whereOrdered(&args, o, extra...) + o.pageOrderBy(sc) +
 		" LIMIT " + args.add(p.Size) + " OFFSET " + offset
@@ -465,15 +475,16 @@ func countTerm(args *sqlArgs, keys []int32, from, to *time.Time) string {
 	return "(" + strings.Join(parts, " + ") + ")"
 }
 
-// odometerSeek turns a deep OFFSET in a vehicle's odometer order into a seek, as hourSeek does
-// for the timestamp. An odometer value v is a clean cut when no whole hour of the range has
-// odometer values both below v and at or above it: then the rows below v are exactly those of
-// the hours whose smallest odometer is below v, plus the rows below v of the range's ragged
-// edges (at most an hour at each end, counted from the table). The odometer grows with time,
-// so nearly every hour's smallest value is a clean cut; the seek takes the last one that
-// leaves rows to skip, and is still exact, only slower, for an odometer that goes back. It
-// returns a WITH clause, the condition that starts the scan and the OFFSET that is left.
-func (sc scope) odometerSeek(args *sqlArgs, desc bool, offset string) (with, bound, rest string) {
+// cutSeek turns a deep OFFSET in a vehicle's odometer or id order into a seek, as hourSeek
+// does for the timestamp, from the smallest and largest value of col the hour rollup keeps. A
+// value v is a clean cut when no whole hour of the range has values both below v and at or
+// above it: then the rows below v are exactly those of the hours whose smallest value is below
+// v, plus the rows below v of the range's ragged edges (at most an hour at each end, counted
+// from the table). The odometer grows with time, and so do the ids of one vehicle's uploads,
+// so nearly every hour's smallest value is a clean cut; the seek takes the last one that leaves
+// rows to skip, and is still exact, only slower, where the values go back. It returns a WITH
+// clause, the condition that starts the scan and the OFFSET that is left.
+func (sc scope) cutSeek(args *sqlArgs, col string, desc bool, offset string) (with, bound, rest string) {
 	k := args.add(*sc.key)
 	hours := "h.vehicle_key = " + k
 	var edges []string // the ragged ends of the range, outside its whole hours
@@ -506,19 +517,23 @@ func (sc scope) odometerSeek(args *sqlArgs, desc bool, offset string) (with, bou
 	// it; reach is the highest value of those hours, below v for a clean cut. Descending, the
 	// mirror image. The hours are grouped by v first: a frame that excluded a row's peers would
 	// be aggregated anew for every row (266 ms for a vehicle's 2,361 hours).
-	v, top, order, reach, clean, pick, below, inf := "odometer_min", "max(odometer_max)", "v", "max", "reach < v", " ORDER BY v DESC LIMIT 1", "<", "'-infinity'"
+	lowest, highest := "'-infinity'", "'infinity'" // a bound that bounds nothing, for no cut
+	if col == "id" {
+		lowest, highest = "0", "9223372036854775807" // ids are positive bigints
+	}
+	v, top, order, reach, clean, pick, below, inf := col+"_min", "max("+col+"_max)", "v", "max", "reach < v", " ORDER BY v DESC LIMIT 1", "<", lowest
 	if desc {
-		v, top, order, reach, clean, pick, below, inf = "odometer_max", "min(odometer_min)", "v DESC", "min", "reach > v", " ORDER BY v LIMIT 1", ">", "'infinity'"
+		v, top, order, reach, clean, pick, below, inf = col+"_max", "min("+col+"_min)", "v DESC", "min", "reach > v", " ORDER BY v LIMIT 1", ">", highest
 	}
 	with = "WITH seek AS (SELECT v, before FROM (SELECT v, sum(n) OVER w - n AS before, " + reach + "(top) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach" +
 		" FROM (SELECT " + v + " AS v, sum(n) AS n, " + top + " AS top FROM sample_hours h WHERE " + hours + " GROUP BY 1) g" +
 		" WINDOW w AS (ORDER BY " + order + ")) cuts" +
 		" WHERE (reach IS NULL OR " + clean + ") AND before + " + edgeCount("") + " <= " + offset + pick + ") "
 	if desc {
-		bound = "s.odometer <= COALESCE((SELECT v FROM seek), " + inf + ")"
+		bound = "s." + col + " <= COALESCE((SELECT v FROM seek), " + inf + ")"
 	} else {
-		bound = "s.odometer >= COALESCE((SELECT v FROM seek), " + inf + ")"
+		bound = "s." + col + " >= COALESCE((SELECT v FROM seek), " + inf + ")"
 	}
-	skipped := "(SELECT before + " + edgeCount(" AND e.odometer "+below+" seek.v") + " FROM seek)"
+	skipped := "(SELECT before + " + edgeCount(" AND e."+col+" "+below+" seek.v") + " FROM seek)"
 	return with, bound, offset + " - COALESCE(" + skipped + ", 0)"
 }
