@@ -181,6 +181,31 @@ func (sc scope) speedParts(args *sqlArgs, o Order, cols, limit string) string {
 	return " FROM (" + nulls + " UNION ALL " + speeds + ") s"
 }
 
+// speedSeekPage is a deep page ordered by -speed alone within a vehicle (and its range). The
+// rows without a speed come first (PostgreSQL's NULLS FIRST), by id among themselves; they are
+// counted from the hour rollups (n - speed_n) and the range's ends, so the page knows how many
+// of its rows they give. Their part is reached by cutSeek's seek on ids, and the part with a
+// speed skips only its own rows. Before, page 1000 of 100 of a vehicle whose speeds were 29%
+// missing read and dropped 99,900 index entries without a speed (10 ms at 10M rows; 7 ms now).
+func (sc scope) speedSeekPage(args *sqlArgs, o Order, p Page) string {
+	k := args.add(*sc.key)
+	size, off := args.add(p.Size), args.add(p.Offset())
+	hours, edges := sc.wholeHours(args, k)
+	nullCount := "(SELECT COALESCE(sum(h.n - h.speed_n), 0) FROM sample_hours h WHERE " + hours + ") + " + edgeCount(k, edges, " AND e.speed IS NULL")
+	nulls := "(SELECT n FROM counted)"
+	seek, bound, rest := cutSeekOf(k, hours, edges, "id", true, off, "(h.n - h.speed_n)", " AND e.speed IS NULL")
+	covering := sc.coveringHours(args)
+	withoutSpeed := "(SELECT s.speed, s.id FROM samples s" + sc.whereOrdered(args, o, "s.speed IS NULL", bound,
+		"s.id >= (SELECT min(h.id_min)"+covering+")", "s.id <= (SELECT max(h.id_max)"+covering+")") +
+		o.orderBy(true) + " LIMIT GREATEST(0, LEAST(" + size + ", " + nulls + " - " + off + ")) OFFSET " + rest + ")"
+	withSpeed := "(SELECT s.speed, s.id FROM samples s" + sc.whereOrdered(args, o, "s.speed IS NOT NULL",
+		"s.speed >= (SELECT min(h.speed_min)"+covering+")", "s.speed <= (SELECT max(h.speed_max)"+covering+")") +
+		o.orderBy(true) + " LIMIT " + size + " OFFSET GREATEST(0, " + off + " - " + nulls + "))"
+	inner := "SELECT s.id FROM (" + withoutSpeed + " UNION ALL " + withSpeed + ") s" + o.orderBy(true) + " LIMIT " + size
+	return "WITH counted AS (SELECT " + nullCount + " AS n), " + seek +
+		" SELECT " + recordColumns + " FROM samples s JOIN (" + inner + ") page ON page.id = s.id AND s.vehicle_key = " + k + o.orderBy(true)
+}
+
 // columns are the distinct qualified columns o's ORDER BY names, the id included.
 func (o Order) columns() string {
 	var cols []string
@@ -221,6 +246,11 @@ func (o Order) pageOrderBy(sc scope) string {
 // pageSQL is one page by offset.
 func pageSQL(sc scope, o Order, p Page) (string, []any) {
 	var args sqlArgs
+	// Ascending, the rows without a speed come last, where few pages go: the plain scan of the
+	// rows with one is as fast there (13 ms for page 1000 of 100, 19 ms this way).
+	if sc.key != nil && len(o) == 1 && o[0].Field == "speed" && o[0].Desc && p.Offset() >= deferredFrom && sc.hasWholeHour() {
+		return sc.speedSeekPage(&args, o, p), args
+	}
 	if sc.splitsSpeed(o) {
 		limit := args.add(p.Offset() + p.Size)
 		if p.Offset() < deferredFrom {
@@ -486,8 +516,16 @@ func countTerm(args *sqlArgs, keys []int32, from, to *time.Time) string {
 // clause, the condition that starts the scan and the OFFSET that is left.
 func (sc scope) cutSeek(args *sqlArgs, col string, desc bool, offset string) (with, bound, rest string) {
 	k := args.add(*sc.key)
-	hours := "h.vehicle_key = " + k
-	var edges []string // the ragged ends of the range, outside its whole hours
+	hours, edges := sc.wholeHours(args, k)
+	with, bound, rest = cutSeekOf(k, hours, edges, col, desc, offset, "n", "")
+	return "WITH " + with + " ", bound, rest
+}
+
+// wholeHours is the condition on sample_hours h that selects the whole hours of the scope's
+// range (a vehicle's, of key k), and the conditions on samples e of its ragged ends. For a
+// range without a whole hour inside (see hasWholeHour) the ends overlap.
+func (sc scope) wholeHours(args *sqlArgs, k string) (hours string, edges []string) {
+	hours = "h.vehicle_key = " + k
 	if sc.From != nil {
 		h0 := ceilTo(sc.From, time.Hour)
 		hours += " AND h.bucket >= " + args.add(*h0)
@@ -503,16 +541,33 @@ func (sc scope) cutSeek(args *sqlArgs, col string, desc bool, offset string) (wi
 			edges = append(edges, ` AND e."timestamp" >= `+args.add(*h1)+` AND e."timestamp" <= `+args.add(*sc.To))
 		}
 	}
-	edgeCount := func(cond string) string {
-		if len(edges) == 0 {
-			return "0"
-		}
-		parts := make([]string, len(edges))
-		for i, e := range edges {
-			parts[i] = "(SELECT count(*) FROM samples e WHERE e.vehicle_key = " + k + e + cond + ")"
-		}
-		return strings.Join(parts, " + ")
+	return hours, edges
+}
+
+// hasWholeHour reports whether the scope's range holds a whole UTC hour (or is unbounded).
+func (sc scope) hasWholeHour() bool {
+	if sc.From == nil || sc.To == nil {
+		return true
 	}
+	end := sc.To.Add(time.Microsecond)
+	return !ceilTo(sc.From, time.Hour).After(*floorTo(&end, time.Hour))
+}
+
+// edgeCount counts the rows of vehicle k in the ragged ends that match cond.
+func edgeCount(k string, edges []string, cond string) string {
+	if len(edges) == 0 {
+		return "0"
+	}
+	parts := make([]string, len(edges))
+	for i, e := range edges {
+		parts[i] = "(SELECT count(*) FROM samples e WHERE e.vehicle_key = " + k + e + cond + ")"
+	}
+	return "(" + strings.Join(parts, " + ") + ")"
+}
+
+// cutSeekOf is cutSeek's CTE "seek" among the rows that only (conditions on samples e) keeps,
+// count being how many of an hour's rows it keeps.
+func cutSeekOf(k, hours string, edges []string, col string, desc bool, offset, count, only string) (cte, bound, rest string) {
 	// Ascending, v is an hour's smallest value and "before" the rows of the hours wholly below
 	// it; reach is the highest value of those hours, below v for a clean cut. Descending, the
 	// mirror image. The hours are grouped by v first: a frame that excluded a row's peers would
@@ -525,15 +580,15 @@ func (sc scope) cutSeek(args *sqlArgs, col string, desc bool, offset string) (wi
 	if desc {
 		v, top, order, reach, clean, pick, below, inf = col+"_max", "min("+col+"_min)", "v DESC", "min", "reach > v", " ORDER BY v LIMIT 1", ">", highest
 	}
-	with = "WITH seek AS (SELECT v, before FROM (SELECT v, sum(n) OVER w - n AS before, " + reach + "(top) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach" +
-		" FROM (SELECT " + v + " AS v, sum(n) AS n, " + top + " AS top FROM sample_hours h WHERE " + hours + " GROUP BY 1) g" +
+	cte = "seek AS (SELECT v, before FROM (SELECT v, sum(n) OVER w - n AS before, " + reach + "(top) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach" +
+		" FROM (SELECT " + v + " AS v, sum(" + count + ") AS n, " + top + " AS top FROM sample_hours h WHERE " + hours + " GROUP BY 1) g" +
 		" WINDOW w AS (ORDER BY " + order + ")) cuts" +
-		" WHERE (reach IS NULL OR " + clean + ") AND before + " + edgeCount("") + " <= " + offset + pick + ") "
+		" WHERE (reach IS NULL OR " + clean + ") AND before + " + edgeCount(k, edges, only) + " <= " + offset + pick + ")"
 	if desc {
 		bound = "s." + col + " <= COALESCE((SELECT v FROM seek), " + inf + ")"
 	} else {
 		bound = "s." + col + " >= COALESCE((SELECT v FROM seek), " + inf + ")"
 	}
-	skipped := "(SELECT before + " + edgeCount(" AND e."+col+" "+below+" seek.v") + " FROM seek)"
-	return with, bound, offset + " - COALESCE(" + skipped + ", 0)"
+	skipped := "(SELECT before + " + edgeCount(k, edges, only+" AND e."+col+" "+below+" seek.v") + " FROM seek)"
+	return cte, bound, offset + " - COALESCE(" + skipped + ", 0)"
 }
