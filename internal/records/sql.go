@@ -198,12 +198,47 @@ func (sc scope) speedSeekPage(args *sqlArgs, o Order, p Page) string {
 	withoutSpeed := "(SELECT s.speed, s.id FROM samples s" + sc.whereOrdered(args, o, "s.speed IS NULL", bound,
 		"s.id >= (SELECT min(h.id_min)"+covering+")", "s.id <= (SELECT max(h.id_max)"+covering+")") +
 		o.orderBy(true) + " LIMIT GREATEST(0, LEAST(" + size + ", " + nulls + " - " + off + ")) OFFSET " + rest + ")"
-	withSpeed := "(SELECT s.speed, s.id FROM samples s" + sc.whereOrdered(args, o, "s.speed IS NOT NULL",
-		"s.speed >= (SELECT min(h.speed_min)"+covering+")", "s.speed <= (SELECT max(h.speed_max)"+covering+")") +
-		o.orderBy(true) + " LIMIT " + size + " OFFSET GREATEST(0, " + off + " - " + nulls + "))"
+	ctes := "WITH RECURSIVE counted AS (SELECT " + nullCount + " AS n), " + seek
+	var withSpeed string
+	if sc.HasTimeRange() {
+		var walk string
+		walk, withSpeed = sc.speedWalk(args, o, size, "GREATEST(0, "+off+" - "+nulls+")", covering)
+		ctes += ", " + walk
+	} else {
+		withSpeed = "(SELECT s.speed, s.id FROM samples s" + sc.whereOrdered(args, o, "s.speed IS NOT NULL",
+			"s.speed >= (SELECT min(h.speed_min)"+covering+")", "s.speed <= (SELECT max(h.speed_max)"+covering+")") +
+			o.orderBy(true) + " LIMIT " + size + " OFFSET GREATEST(0, " + off + " - " + nulls + "))"
+	}
 	inner := "SELECT s.id FROM (" + withoutSpeed + " UNION ALL " + withSpeed + ") s" + o.orderBy(true) + " LIMIT " + size
-	return "WITH counted AS (SELECT " + nullCount + " AS n), " + seek +
+	return ctes +
 		" SELECT " + recordColumns + " FROM samples s JOIN (" + inner + ") page ON page.id = s.id AND s.vehicle_key = " + k + o.orderBy(true)
+}
+
+// speedWalk is the part with a speed of speedSeekPage's page within a time range, skip rows
+// in: it walks the vehicle's speeds from the highest down (a descent of the index each) and
+// counts each one's rows in the range until the count passes skip, then reads the page from
+// there. Within one speed the index is in id order, so the ids of the hours covering the range
+// bound each count to the range's stretch of the index; one scan of all the speeds read and
+// dropped every row outside the range instead (page 1000 of 100 of a 20% range: 210,000
+// index entries, 28-58 ms at 10M rows). It returns its CTEs and the part.
+func (sc scope) speedWalk(args *sqlArgs, o Order, size, skip, covering string) (ctes, part string) {
+	k := args.add(*sc.key)
+	inRange := func(conds ...string) string {
+		return " FROM samples s" + sc.whereOrdered(args, o, append(conds, "s.id >= (SELECT lo FROM ids)", "s.id <= (SELECT hi FROM ids)")...)
+	}
+	count := func(v string) string {
+		return "LATERAL (SELECT count(*) AS c" + inRange("s.speed = "+v) + ") cc"
+	}
+	ctes = "ids AS (SELECT min(h.id_min) AS lo, max(h.id_max) AS hi" + covering + ")" +
+		", speeds (v, c, cum) AS (" +
+		"SELECT t.v, cc.c, cc.c FROM (SELECT max(s.speed) AS v FROM samples s WHERE s.vehicle_key = " + k + ") t, " + count("t.v") + " WHERE t.v IS NOT NULL" +
+		" UNION ALL SELECT t.v, cc.c, speeds.cum + cc.c FROM speeds, LATERAL (SELECT max(s.speed) AS v FROM samples s WHERE s.vehicle_key = " + k +
+		" AND s.speed < speeds.v) t, " + count("t.v") + " WHERE speeds.cum <= " + skip + " AND t.v IS NOT NULL)" +
+		", target AS (SELECT v, cum - c AS before FROM speeds WHERE cum > " + skip + ")"
+	at := "(SELECT s.speed, s.id" + inRange("s.speed = (SELECT v FROM target)") + o.orderBy(true) +
+		" LIMIT " + size + " OFFSET " + skip + " - (SELECT before FROM target))"
+	below := "(SELECT s.speed, s.id FROM samples s" + sc.whereOrdered(args, o, "s.speed < (SELECT v FROM target)") + o.orderBy(true) + " LIMIT " + size + ")"
+	return ctes, at + " UNION ALL " + below
 }
 
 // columns are the distinct qualified columns o's ORDER BY names, the id included.
