@@ -246,6 +246,7 @@ func TestPoolSessionSettings(t *testing.T) {
 	}{
 		{pools.Interactive, "statement_timeout", "1500ms"},
 		{pools.Interactive, "lock_timeout", "700ms"},
+		{pools.Interactive, "jit", "off"},
 		{pools.Export, "statement_timeout", "0"},
 		{pools.Ingest, "statement_timeout", "0"},
 		{pools.Ingest, "lock_timeout", "0"},
