@@ -272,14 +272,15 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 			at = ordered + perm[at-ordered]
 		}
 		// The odometer grows with time and ties across hour edges; v0's goes back now and then,
-		// which spoils the clean cuts of the hours around (cutSeek).
+		// which spoils the clean cuts of the hours around (cutSeek). The elevation changes
+		// slowly, so that the hours bound a page by it (boundedPage).
 		odometer := float64(at / 3)
 		if i%2 == 0 && i%1500 == 0 {
 			odometer = float64(rng.IntN(n / 6))
 		}
 		rows[i] = []any{
 			fmt.Sprintf("v%d", i%2), base.Add(time.Duration(at) * 7 * time.Second),
-			speed, odometer, int16(rng.IntN(4) * 25), float64(rng.IntN(3)) - 1, []string{"D", "P"}[rng.IntN(2)],
+			speed, odometer, int16(rng.IntN(4) * 25), float64(at/97%9) - 3, []string{"D", "P"}[rng.IntN(2)],
 		}
 	}
 	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"vehicle_data"},
@@ -288,10 +289,10 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 	}
 	s := NewStore(pool, StoreOptions{})
 	fields := []string{"id", "vehicle_id", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}
-	for i := range 48 {
+	for i := range 60 {
 		o := Order{{Field: fields[rng.IntN(len(fields))], Desc: rng.IntN(2) == 0}}
 		if i%2 == 0 {
-			o[0].Field = []string{"timestamp", "odometer", "speed", "id"}[i/2%4]
+			o[0].Field = []string{"timestamp", "odometer", "speed", "id", "soc", "elevation"}[i/2%6]
 		}
 		if rng.IntN(2) == 0 {
 			o = append(o, OrderField{Field: fields[rng.IntN(len(fields))], Desc: rng.IntN(2) == 0})

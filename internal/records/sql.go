@@ -241,6 +241,45 @@ func (sc scope) speedWalk(args *sqlArgs, o Order, size, skip, covering string) (
 	return ctes, at + " UNION ALL " + below
 }
 
+// boundedPage is a page of a vehicle ordered first by soc or elevation, which no index serves:
+// the hour rollup bounds the rows to sort. Ascending, the hours whose highest value is at most
+// t hold at least offset+size rows for the smallest such t (summed over the range's whole
+// hours), so the page's rows all have values at most t, and only the hours whose smallest value
+// is at most t can hold them: those hours' rows are read through the primary key and sorted.
+// Descending, the mirror image. Both change slowly with time, so few hours qualify for an
+// early page (page 1 of one vehicle of ten at 10M rows, a sort of its million rows: 640-770 ms).
+// Without enough whole hours, t bounds nothing and every row of the range is sorted, as before.
+func (sc scope) boundedPage(args *sqlArgs, o Order, p Page) string {
+	f := o[0]
+	k := args.add(*sc.key)
+	hours := "h.vehicle_key = " + k // the range's whole hours
+	if sc.From != nil {
+		hours += " AND h.bucket >= " + args.add(*ceilTo(sc.From, time.Hour))
+	}
+	if sc.To != nil {
+		end := sc.To.Add(time.Microsecond)
+		hours += " AND h.bucket < " + args.add(*floorTo(&end, time.Hour))
+	}
+	lo, hi, cmp, order, unbounded := f.Field+"_min", f.Field+"_max", "<=", f.Field+"_max", "'Infinity'"
+	if f.Desc {
+		lo, hi, cmp, order, unbounded = hi, lo, ">=", lo+" DESC", "'-Infinity'"
+	}
+	if f.Field == "soc" { // a smallint
+		unbounded = map[bool]string{false: "32767", true: "-32768"}[f.Desc]
+	}
+	t := "COALESCE((SELECT v FROM t), " + unbounded + ")"
+	with := "WITH t AS (SELECT v FROM (SELECT h." + hi + " AS v, sum(h.n) OVER (ORDER BY h." + order + ") AS cum FROM sample_hours h WHERE " + hours +
+		") x WHERE cum >= " + args.add(p.Offset()+p.Size) + " ORDER BY cum LIMIT 1)" +
+		", candidates AS (SELECT h.bucket" + sc.coveringHours(args) + " AND h." + lo + " " + cmp + " " + t + ")"
+	// LATERAL with OFFSET 0, which PostgreSQL does not flatten: an index range of the primary key
+	// per candidate hour, whatever the planner guesses of how few the candidates are (as a join
+	// it sorted every row of the vehicle to read them in order: 600 ms).
+	hour := ` AND s."timestamp" >= c.bucket AND s."timestamp" < c.bucket + interval '1 hour' OFFSET 0`
+	rows := "SELECT " + recordColumns + " FROM samples s" + sc.whereOrdered(args, o, orderColumns[f.Field]+" "+cmp+" "+t) + hour
+	return with + " SELECT s.* FROM candidates c, LATERAL (" + rows + ") s" +
+		o.orderBy(true) + " LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset())
+}
+
 // columns are the distinct qualified columns o's ORDER BY names, the id included.
 func (o Order) columns() string {
 	var cols []string
@@ -296,6 +335,11 @@ func pageSQL(sc scope, o Order, p Page) (string, []any) {
 			" LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset())
 		return "SELECT " + recordColumns + " FROM samples s JOIN (" + inner + ") page ON page.id = s.id AND s.vehicle_key = " +
 			args.add(*sc.key) + o.orderBy(true), args
+	}
+	// A deep page of a time range needs a good part of its rows whatever the bound: there, a
+	// sort of the range is as fast (page 1000 of 100 of a 20% range: 150-250 ms both ways).
+	if sc.key != nil && len(o) > 0 && (o[0].Field == "soc" || o[0].Field == "elevation") && (p.Offset() < deferredFrom || !sc.HasTimeRange()) {
+		return sc.boundedPage(&args, o, p), args
 	}
 	if p.Offset() < deferredFrom {
 		sql := "SELECT " + recordColumns + o.from() + sc.whereOrdered(&args, o) + o.pageOrderBy(sc)
