@@ -388,16 +388,13 @@ func (sc scope) hourSeek(args *sqlArgs, desc bool, offset string) (with, bound, 
 		order = "h.bucket"
 		pick  = " ORDER BY bucket DESC LIMIT 1"
 	)
-	edgeCount := func(span string) string {
-		return "(SELECT count(*) FROM samples e WHERE e.vehicle_key = " + k + span + ")"
-	}
 	if !desc {
 		// Whole hours from the first one that starts in the range; the rows before it are the edge.
 		if sc.From != nil {
 			h0 := ceilTo(sc.From, time.Hour)
 			hours += " AND h.bucket >= " + args.add(*h0)
 			if h0.After(*sc.From) {
-				edge = edgeCount(` AND e."timestamp" >= ` + args.add(*sc.From) + ` AND e."timestamp" < ` + args.add(*h0))
+				edge = edgeCount(k, []string{` AND e."timestamp" >= ` + args.add(*sc.From) + ` AND e."timestamp" < ` + args.add(*h0)}, "")
 			}
 		}
 		if sc.To != nil {
@@ -409,7 +406,7 @@ func (sc scope) hourSeek(args *sqlArgs, desc bool, offset string) (with, bound, 
 			end := sc.To.Add(time.Microsecond)
 			h1 := floorTo(&end, time.Hour) // where the range's last whole hour ends
 			hours += " AND h.bucket < " + args.add(*h1)
-			edge = edgeCount(` AND e."timestamp" >= ` + args.add(*h1) + ` AND e."timestamp" <= ` + args.add(*sc.To))
+			edge = edgeCount(k, []string{` AND e."timestamp" >= ` + args.add(*h1) + ` AND e."timestamp" <= ` + args.add(*sc.To)}, "")
 		}
 		if sc.From != nil {
 			hours += " AND h.bucket >= " + args.add(*floorTo(sc.From, time.Hour))
