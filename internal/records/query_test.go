@@ -193,7 +193,7 @@ func TestWhereUsesParametersOnly(t *testing.T) {
 		t.Errorf("args: got %v", args)
 	}
 	for _, p := range []Page{{1, 10}, {2000, 100}} {
-		sql, _ := pageSQL(sc, Order{{Field: "vehicle_id"}, {Field: "speed", Desc: true}}, p)
+		sql, _ := pageSQL(sc, Order{{Field: "vehicle_id"}, {Field: "speed", Desc: true}}, p, seekFrom)
 		if strings.Contains(sql, v) || strings.Contains(sql, "2024") {
 			t.Errorf("a value reached the SQL text: %s", sql)
 		}

@@ -25,6 +25,8 @@ type Store struct {
 	wait    time.Duration     // longest wait for a short request's connection
 	q       *db.Queries
 
+	seekFrom int64 // the offset from which a vehicle's deep page seeks (see pageSQL)
+
 	codecMu sync.Mutex
 	codec   *CursorCodec // loaded from server_secrets on first use
 }
@@ -41,11 +43,16 @@ type StoreOptions struct {
 	// Stream) while it keeps up with the primary, on its own pools; a read it fails is asked
 	// of pool or ExportPool. Create always writes to pool.
 	Standby *database.Standby
+
+	seekFrom int64 // tests: where a vehicle's deep page starts to seek; 0: seekFrom
 }
 
 // NewStore returns a Store over pool.
 func NewStore(pool *pgxpool.Pool, opts StoreOptions) *Store {
-	s := &Store{pool: pool, export: opts.ExportPool, standby: opts.Standby, wait: opts.AcquireTimeout, q: db.New()}
+	s := &Store{pool: pool, export: opts.ExportPool, standby: opts.Standby, wait: opts.AcquireTimeout, q: db.New(), seekFrom: opts.seekFrom}
+	if s.seekFrom == 0 {
+		s.seekFrom = seekFrom
+	}
 	if s.export == nil {
 		s.export = pool
 	}
@@ -311,7 +318,7 @@ func (s *Store) cursors(ctx context.Context, conn *pgxpool.Conn) (*CursorCodec, 
 
 // offsetPage reads page p; qo is the ordering the SQL uses, o the one the cursors are made for.
 func (s *Store) offsetPage(ctx context.Context, tx pgx.Tx, sc scope, qo, o Order, p Page, vs *vehicles, res *ListResult) (next, prev *Cursor, err error) {
-	sql, args := pageSQL(sc, qo, p)
+	sql, args := pageSQL(sc, qo, p, s.seekFrom)
 	if res.Records, err = queryRecords(ctx, tx, sql, args, vs); err != nil {
 		return nil, nil, err
 	}
