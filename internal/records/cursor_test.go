@@ -333,6 +333,26 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 			}
 		}
 	}
+	// Every page by speed or odometer alone without a vehicle filter, which merges the
+	// vehicles' index scans (mergedPage): ties across vehicles, the rows without a speed, and
+	// in a time range each vehicle's bounds from its hours.
+	for _, o := range []Order{{{Field: "speed"}}, {{Field: "speed", Desc: true}}, {{Field: "odometer"}}, {{Field: "odometer", Desc: true}}} {
+		from, to := base.Add(1800*time.Second+17*time.Second), base.Add(5*3600*time.Second)
+		for _, f := range []Filter{{}, {From: &from, To: &to}, {From: &from}} {
+			want := allIDs(t, pool, f, o)
+			const size = 70
+			for number := int64(1); (number-1)*size < int64(len(want)); number++ {
+				res, err := stores[0].List(ctx, f, o, Page{Number: number, Size: size}, "")
+				if err != nil {
+					t.Fatalf("%v page %d: %v", o, number, err)
+				}
+				lo, hi := (number-1)*size, min(int64(len(want)), number*size)
+				if got := ids(res.Records); !slices.Equal(got, want[lo:hi]) {
+					t.Fatalf("%v %+v page %d x%d:\n got %v\nwant %v", o, f, number, size, got, want[lo:hi])
+				}
+			}
+		}
+	}
 	// Every deep page by speed alone, both ways, where the rows without a speed and those with
 	// one meet (speedSeekPage).
 	v := "v1"

@@ -14,7 +14,8 @@ import (
 // scope is a filter resolved against the database: its vehicle as a key.
 type scope struct {
 	Filter
-	key *int32 // the filtered vehicle's key; nil without a vehicle filter
+	key  *int32  // the filtered vehicle's key; nil without a vehicle filter
+	keys []int32 // without a vehicle filter, every vehicle's key, ascending
 }
 
 // none reports a vehicle filter naming a vehicle without samples: nothing matches.
@@ -177,8 +178,80 @@ func (sc scope) speedParts(args *sqlArgs, o Order, cols, limit string) string {
 		return "(SELECT " + cols + " FROM samples s" + sc.whereOrdered(args, o, conds...) + o.orderBy(true) + " LIMIT " + limit + ")"
 	}
 	nulls := part("s.speed IS NULL", "s.id >= (SELECT min(h.id_min)"+hours+")", "s.id <= (SELECT max(h.id_max)"+hours+")")
-	speeds := part("s.speed IS NOT NULL", "s.speed >= (SELECT min(h.speed_min)"+hours+")", "s.speed <= (SELECT max(h.speed_max)"+hours+")")
+	// The ids bound only the first speed's stretch of the index, which is where an ascending
+	// page starts: at speed 0, where a vehicle spends much of its time (page 1 of a 20% range,
+	// one vehicle of ten at 10M rows: 10.4 ms without).
+	speeds := part("s.speed IS NOT NULL", "s.speed >= (SELECT min(h.speed_min)"+hours+")", "s.speed <= (SELECT max(h.speed_max)"+hours+")",
+		"s.id >= (SELECT min(h.id_min)"+hours+")", "s.id <= (SELECT max(h.id_max)"+hours+")")
 	return " FROM (" + nulls + " UNION ALL " + speeds + ") s"
+}
+
+// mergeMaxVehicles is the most vehicles whose rows a page without a vehicle filter merges
+// (mergedPage). Each is a branch of the query, planned with it: past a few dozen the
+// planning costs more than the sort it saves on a small table, and on a large one the
+// page sorts as before.
+const mergeMaxVehicles = 64
+
+// mergesVehicles reports a page without a vehicle filter ordered by speed or odometer alone,
+// which mergedPage serves.
+func (sc scope) mergesVehicles(o Order) bool {
+	return sc.key == nil && len(sc.keys) > 0 && len(sc.keys) <= mergeMaxVehicles &&
+		len(o) == 1 && (o[0].Field == "speed" || o[0].Field == "odometer")
+}
+
+// mergedPage is a page without a vehicle filter ordered by speed or odometer alone. No index
+// holds every vehicle's rows in that order, so PostgreSQL sorted every matching row (page 1
+// by speed at 10M rows: 1.6 s); each vehicle's index on (vehicle_key, speed or odometer, id)
+// does, and merging the vehicles' scans (a Merge Append) reads only the rows ahead of the
+// page's end. Only the page's rows are fetched from the table.
+//
+// In a time range each vehicle's scan is bounded as its own page's is (whereOrdered,
+// speedParts): by the odometers, or the ids, of its hours that cover the range, and by speed
+// in two scans, the rows without one and those with one. The bounds of every vehicle are read
+// once, in one CTE: as subqueries of each scan they took longer to plan than the page to read
+// (ten vehicles: 15-40 ms of planning).
+func (sc scope) mergedPage(args *sqlArgs, o Order, p Page) string {
+	limit := args.add(p.Offset() + p.Size)
+	cols := "s.vehicle_key, " + o.columns()
+	var with string
+	if sc.HasTimeRange() {
+		cover := " FROM sample_hours h WHERE h.vehicle_key = ANY(" + args.add(sc.keys) + ")"
+		if sc.From != nil {
+			cover += " AND h.bucket >= date_trunc('hour', " + args.add(*sc.From) + "::timestamptz, 'UTC')"
+		}
+		if sc.To != nil {
+			cover += " AND h.bucket <= " + args.add(*sc.To)
+		}
+		with = "WITH b AS MATERIALIZED (SELECT h.vehicle_key, min(h.id_min) AS id_lo, max(h.id_max) AS id_hi," +
+			" min(h.odometer_min) AS odometer_lo, max(h.odometer_max) AS odometer_hi" + cover + " GROUP BY 1) "
+	}
+	var parts []string
+	inRange := scope{Filter: sc.Filter} // the time range's conditions, no vehicle's
+	for _, k := range sc.keys {
+		key := args.add(k)
+		part := func(conds ...string) {
+			parts = append(parts, "(SELECT "+cols+" FROM samples s"+inRange.whereOrdered(args, o, append([]string{"s.vehicle_key = " + key}, conds...)...)+
+				o.orderBy(true)+" LIMIT "+limit+")")
+		}
+		bound := func(col, lo, hi string) []string {
+			return []string{col + " >= (SELECT " + lo + " FROM b WHERE b.vehicle_key = " + key + ")",
+				col + " <= (SELECT " + hi + " FROM b WHERE b.vehicle_key = " + key + ")"}
+		}
+		switch {
+		case !sc.HasTimeRange():
+			part()
+		case o[0].Field == "odometer":
+			part(bound("s.odometer", "odometer_lo", "odometer_hi")...)
+		default:
+			ids := bound("s.id", "id_lo", "id_hi")
+			part(append([]string{"s.speed IS NULL"}, ids...)...)
+			part(append([]string{"s.speed IS NOT NULL"}, ids...)...)
+		}
+	}
+	inner := "SELECT s.vehicle_key, s.id FROM (" + strings.Join(parts, " UNION ALL ") + ") s" + o.orderBy(true) +
+		" LIMIT " + args.add(p.Size) + " OFFSET " + args.add(p.Offset())
+	return with + "SELECT " + recordColumns + " FROM samples s JOIN (" + inner + ") page ON page.id = s.id AND page.vehicle_key = s.vehicle_key" +
+		o.orderBy(true)
 }
 
 // speedSeekPage is a deep page ordered by -speed alone within a vehicle (and its range). The
@@ -336,6 +409,9 @@ func pageSQL(sc scope, o Order, p Page, seek int64) (string, []any) {
 	// rows with one is as fast there (13 ms for page 1000 of 100, 19 ms this way).
 	if sc.key != nil && len(o) == 1 && o[0].Field == "speed" && o[0].Desc && p.Offset() >= seek && sc.hasWholeHour() {
 		return sc.speedSeekPage(&args, o, p), args
+	}
+	if sc.mergesVehicles(o) {
+		return sc.mergedPage(&args, o, p), args
 	}
 	if sc.splitsSpeed(o) {
 		limit := args.add(p.Offset() + p.Size)

@@ -228,6 +228,9 @@ func (vs *vehicles) scope(f Filter) scope {
 		if k, ok := vs.keys[*f.VehicleID]; ok {
 			sc.key = &k
 		}
+	} else {
+		sc.keys = vs.allKeys()
+		slices.Sort(sc.keys)
 	}
 	return sc
 }
