@@ -129,7 +129,7 @@ func TestCursorWalkMatchesOracle(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	fields := []string{"id", "vehicle_id", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range 80 {
+	for i := range 88 {
 		var o Order
 		for _, k := range rng.Perm(len(fields))[:1+rng.IntN(3)] {
 			o = append(o, OrderField{Field: fields[k], Desc: rng.IntN(2) == 0})
@@ -142,6 +142,9 @@ func TestCursorWalkMatchesOracle(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			from, to := base.Add(time.Duration(rng.IntN(100))*time.Second), base.Add(time.Duration(200+rng.IntN(200))*time.Second)
 			f.From, f.To = &from, &to
+		}
+		if i >= 80 { // one field of a per-vehicle index, every vehicle: the vehicles' parts merged
+			o, f.VehicleID = Order{{Field: []string{"speed", "odometer"}[i%2], Desc: i/2%2 == 0}}, nil
 		}
 		size := int64(1 + rng.IntN(30))
 		name := fmt.Sprintf("%d %v size %d", i, o, size)

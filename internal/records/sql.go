@@ -521,16 +521,26 @@ func seekSQL(sc scope, o Order, c Cursor, limit int64) (string, []any) {
 	if len(terms) == 0 {
 		return "", nil // nothing sorts after the cursor's row
 	}
-	if len(terms) == 1 {
+	// Every vehicle's part on its own, merged, where its index is in the order (mergedPage).
+	scopes := []scope{sc}
+	if sc.mergesVehicles(travel) {
+		scopes = make([]scope, len(sc.keys))
+		for i := range sc.keys {
+			scopes[i] = scope{Filter: sc.Filter, key: &sc.keys[i]}
+		}
+	}
+	if len(terms) == 1 && len(scopes) == 1 {
 		return "SELECT " + recordColumns + travel.from() + sc.whereOrdered(&args, travel, terms[0]) + travel.orderBy(true) + " LIMIT " + args.add(limit), args
 	}
 	cols := recordColumns
 	if travel.needsVehicles() {
 		cols += ", v.vehicle_id"
 	}
-	parts := make([]string, len(terms))
-	for i, t := range terms {
-		parts[i] = "(SELECT " + cols + travel.from() + sc.whereOrdered(&args, travel, t) + travel.orderBy(true) + " LIMIT " + args.add(limit) + ")"
+	var parts []string
+	for _, one := range scopes {
+		for _, t := range terms {
+			parts = append(parts, "(SELECT "+cols+travel.from()+one.whereOrdered(&args, travel, t)+travel.orderBy(true)+" LIMIT "+args.add(limit)+")")
+		}
 	}
 	outer := strings.ReplaceAll(recordColumns, "s.", "")
 	return "SELECT " + outer + " FROM (" + strings.Join(parts, " UNION ALL ") + ") s" + travel.orderBy(false) + " LIMIT " + args.add(limit), args
