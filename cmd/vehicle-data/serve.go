@@ -62,6 +62,7 @@ func openDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 	l := cfg.Limits
 	sizes := database.PoolSizes{
 		Interactive: l.DBConns,
+		Sorts:       l.DBSortConns,
 		Export:      l.MaxExports,
 		// Two connections per finalize, and one for the purge and the migrations.
 		Ingest:           2*l.MaxFinalizes + 1,
@@ -127,7 +128,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Config:   cfg,
 		Logger:   logger,
 		Records: records.NewStore(pools.Interactive, records.StoreOptions{
-			ExportPool: pools.Export, AcquireTimeout: cfg.Limits.AcquireTimeout, Standby: pools.Standby,
+			SortPool: pools.Sorts, ExportPool: pools.Export, AcquireTimeout: cfg.Limits.AcquireTimeout, Standby: pools.Standby,
 		}),
 		Ingest:   ing,
 		Ready:    database.NewReadiness(pools.Probe).Check,

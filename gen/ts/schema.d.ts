@@ -815,6 +815,7 @@ export interface components {
          *     by its setting: concurrent exports (`max-exports`), XLSX workbooks (`max-xlsx-exports`),
          *     finalizes (`max-finalizes`), bytes of chunks in flight (`chunk-bytes-in-flight`), the
          *     database connections for short requests (`db-conns`, after waiting `acquire-timeout`),
+         *     those for list pages that sort every matching row (`db-sort-conns`, likewise),
          *     a query past `statement-timeout`, or rows a finalize is writing past `lock-timeout`.
          *     Exports refuse at once instead of queueing and a finalize waits at most `acquire-timeout`
          *     for a slot, so short requests never wait behind long ones.

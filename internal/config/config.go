@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,7 @@ type Config struct {
 // The defaults suit a 2-core machine with PostgreSQL on it: see Default.
 type Limits struct {
 	DBConns            int           // interactive connections (short work); its requests queue up to AcquireTimeout
+	DBSortConns        int           // connections for list pages that sort every matching row (no index serves them)
 	AcquireTimeout     time.Duration // how long short work may wait for a connection before a 503
 	StatementTimeout   time.Duration // longest interactive query; past it, a 503
 	LockTimeout        time.Duration // longest wait of a short request for rows a finalize holds; past it, a 503
@@ -86,9 +88,16 @@ func Default() Config {
 		ShutdownTimeout: 30 * time.Second,
 		LogLevel:        "info",
 		Limits: Limits{
-			// Two cores run about two queries at a time; eight connections keep both busy
-			// while some wait on I/O or the network, without a queue inside PostgreSQL.
-			DBConns: 8,
+			// A core runs one query at a time: one connection per core of this machine, and
+			// one more to keep them busy while a request is between queries. More only
+			// shares the cores among more queries, each slower: the 10M-row list mix at 8
+			// clients on 2 cores, p99 86 ms with 8 connections, 59-62 with 4, 46-48 with 3
+			// (bench-list, README "Performance"). With PostgreSQL on a bigger machine of its
+			// own, set it to about that machine's cores + 1.
+			DBConns: runtime.NumCPU() + 1,
+			// A page no index serves sorts every matching row, for seconds at 10M rows: two
+			// at once are most of two cores, and the short requests keep their own.
+			DBSortConns: 2,
 			// The 10M-row list mix at 32 clients waits at most a few hundred ms for a
 			// connection; a second means "overloaded", not "busy".
 			AcquireTimeout: time.Second,
@@ -171,6 +180,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		return func(v string) error { n, err := strconv.Atoi(strings.TrimSpace(v)); *p = n; return err }
 	}
 	env("DB_CONNS", setN(&l.DBConns))
+	env("DB_SORT_CONNS", setN(&l.DBSortConns))
 	env("ACQUIRE_TIMEOUT", setDur(&l.AcquireTimeout))
 	env("STATEMENT_TIMEOUT", setDur(&l.StatementTimeout))
 	env("LOCK_TIMEOUT", setDur(&l.LockTimeout))
@@ -206,7 +216,8 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "grace period for in-flight requests on shutdown (env SHUTDOWN_TIMEOUT)")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "on shutdown, answer /readyz 503 and close kept-alive connections for this long before the listener closes; behind a load balancer, its health-check interval (env DRAIN_DELAY)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env LOG_LEVEL)")
-	fs.IntVar(&l.DBConns, "db-conns", l.DBConns, "database connections for short requests: lists, retrieves, creates, chunks, series (env DB_CONNS)")
+	fs.IntVar(&l.DBConns, "db-conns", l.DBConns, "database connections for short requests: lists, retrieves, creates, chunks, series; default: this machine's cores + 1 (env DB_CONNS)")
+	fs.IntVar(&l.DBSortConns, "db-sort-conns", l.DBSortConns, "database connections for list pages no index serves, which sort every matching row (env DB_SORT_CONNS)")
 	fs.DurationVar(&l.AcquireTimeout, "acquire-timeout", l.AcquireTimeout, "how long a short request may wait for a connection before a 503 (env ACQUIRE_TIMEOUT)")
 	fs.DurationVar(&l.StatementTimeout, "statement-timeout", l.StatementTimeout, "longest query of a short request; past it, a 503 (env STATEMENT_TIMEOUT)")
 	fs.DurationVar(&l.LockTimeout, "lock-timeout", l.LockTimeout, "longest wait of a short request for rows a finalize is writing; past it, a 503 (env LOCK_TIMEOUT)")
@@ -290,6 +301,7 @@ func (l Limits) validate(maxChunk int64) error {
 		}
 	}
 	pos("db-conns", l.DBConns)
+	pos("db-sort-conns", l.DBSortConns)
 	pos("max-exports", l.MaxExports)
 	pos("max-xlsx-exports", l.MaxXLSXExports)
 	pos("max-finalizes", l.MaxFinalizes)

@@ -218,7 +218,7 @@ func TestNilPool(t *testing.T) {
 // and release their locks); only short requests carry the statement and lock timeouts.
 func TestPoolSessionSettings(t *testing.T) {
 	pools, err := database.OpenPools(t.Context(), testdb.NewURL(t), database.PoolSizes{
-		Interactive: 1, Export: 1, Ingest: 2, StatementTimeout: 1500 * time.Millisecond, LockTimeout: 700 * time.Millisecond,
+		Interactive: 1, Sorts: 1, Export: 1, Ingest: 2, StatementTimeout: 1500 * time.Millisecond, LockTimeout: 700 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -247,6 +247,8 @@ func TestPoolSessionSettings(t *testing.T) {
 		{pools.Interactive, "statement_timeout", "1500ms"},
 		{pools.Interactive, "lock_timeout", "700ms"},
 		{pools.Interactive, "jit", "off"},
+		{pools.Sorts, "statement_timeout", "1500ms"},
+		{pools.Sorts, "jit", "off"},
 		{pools.Export, "statement_timeout", "0"},
 		{pools.Ingest, "statement_timeout", "0"},
 		{pools.Ingest, "lock_timeout", "0"},

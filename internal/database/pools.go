@@ -20,6 +20,10 @@ type Pools struct {
 	// Interactive serves short requests: lists, retrieves, creates, chunks, upload status,
 	// vehicles, series. Its sessions carry the statement and lock timeouts.
 	Interactive *pgxpool.Pool
+	// Sorts serves the list pages that no index or rollup serves (records' sortsAll): each
+	// reads and sorts every matching row, for seconds at fleet scale, on connections of its
+	// own, so that a few at once cannot take every connection the short requests need.
+	Sorts *pgxpool.Pool
 	// Export streams exports, one connection each.
 	Export *pgxpool.Pool
 	// Ingest runs finalizes (two connections each), the upload purge and migrations:
@@ -35,9 +39,9 @@ type Pools struct {
 
 // PoolSizes sizes the pools and sets the interactive sessions' time limits.
 type PoolSizes struct {
-	Interactive, Export, Ingest int
-	StatementTimeout            time.Duration // interactive only
-	LockTimeout                 time.Duration // interactive only
+	Interactive, Sorts, Export, Ingest int
+	StatementTimeout                   time.Duration // interactive only
+	LockTimeout                        time.Duration // interactive only
 }
 
 // Session settings of every pool's connections. A server process that dies (kill -9, a
@@ -57,7 +61,7 @@ var sessionParams = map[string]string{
 // OpenPools opens the four pools on url. Pool settings in the URL (pool_max_conns) are
 // overridden by sizes; everything else in it applies to all four.
 func OpenPools(ctx context.Context, url string, sizes PoolSizes) (*Pools, error) {
-	if sizes.Interactive < 1 || sizes.Export < 1 || sizes.Ingest < 2 {
+	if sizes.Interactive < 1 || sizes.Sorts < 1 || sizes.Export < 1 || sizes.Ingest < 2 {
 		return nil, fmt.Errorf("open database: pool sizes must be >= 1 (ingest >= 2), got %+v", sizes)
 	}
 	open := func(name string, size int, params map[string]string) (*pgxpool.Pool, error) {
@@ -66,6 +70,10 @@ func OpenPools(ctx context.Context, url string, sizes PoolSizes) (*Pools, error)
 	p := &Pools{}
 	var err error
 	if p.Interactive, err = open("interactive", sizes.Interactive, interactiveParams(sizes)); err != nil {
+		return nil, err
+	}
+	if p.Sorts, err = open("sorts", sizes.Sorts, interactiveParams(sizes)); err != nil {
+		p.Close()
 		return nil, err
 	}
 	if p.Export, err = open("export", sizes.Export, nil); err != nil {
@@ -137,7 +145,7 @@ func appName(c *pgxpool.Config, pool string) string {
 
 // Close closes every pool that was opened, the standby's too.
 func (p *Pools) Close() {
-	for _, pool := range []*pgxpool.Pool{p.Interactive, p.Export, p.Ingest, p.Probe} {
+	for _, pool := range []*pgxpool.Pool{p.Interactive, p.Sorts, p.Export, p.Ingest, p.Probe} {
 		if pool != nil {
 			pool.Close()
 		}
@@ -147,12 +155,15 @@ func (p *Pools) Close() {
 
 // All returns the pools by name, for metrics.
 func (p *Pools) All() map[string]*pgxpool.Pool {
-	all := map[string]*pgxpool.Pool{"interactive": p.Interactive, "export": p.Export, "ingest": p.Ingest, "probe": p.Probe}
+	all := map[string]*pgxpool.Pool{"interactive": p.Interactive, "sorts": p.Sorts, "export": p.Export, "ingest": p.Ingest, "probe": p.Probe}
 	if p.Standby != nil {
-		all["standby-interactive"], all["standby-export"], all["standby-probe"] = p.Standby.Interactive, p.Standby.Export, p.Standby.probe
+		all["standby-interactive"], all["standby-sorts"], all["standby-export"], all["standby-probe"] = p.Standby.Interactive, p.Standby.Sorts, p.Standby.Export, p.Standby.probe
 	}
 	return all
 }
+
+// SortsSetting is the setting that sizes Sorts, which a refusal names.
+const SortsSetting = "db-sort-conns"
 
 // readyTimeout keeps /readyz under a second in every state: a database that does not answer
 // within it is not ready.
@@ -188,6 +199,10 @@ func (r *Readiness) Check(ctx context.Context) error {
 // allows). Past it the answer is a 503 naming setting, the limit that was full: short
 // requests never queue without bound behind each other.
 func Acquire(ctx context.Context, pool *pgxpool.Pool, wait time.Duration, setting string) (*pgxpool.Conn, error) {
+	work := "short requests"
+	if setting == SortsSetting {
+		work = "list pages that sort every matching row"
+	}
 	if wait <= 0 {
 		return pool.Acquire(ctx)
 	}
@@ -195,8 +210,8 @@ func Acquire(ctx context.Context, pool *pgxpool.Pool, wait time.Duration, settin
 	defer cancel()
 	conn, err := pool.Acquire(actx)
 	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-		return nil, apperr.Busy(time.Second, "all %d database connections for short requests (%s) stayed busy for %s; retry in a second",
-			pool.Config().MaxConns, setting, wait)
+		return nil, apperr.Busy(time.Second, "all %d database connections for %s (%s) stayed busy for %s; retry in a second",
+			pool.Config().MaxConns, work, setting, wait)
 	}
 	return conn, err
 }

@@ -64,6 +64,8 @@ const (
 type Standby struct {
 	// Interactive serves short reads; it has the primary's size and time limits.
 	Interactive *pgxpool.Pool
+	// Sorts serves the pages that sort every matching row, as the primary's Pools.Sorts.
+	Sorts *pgxpool.Pool
 	// Export streams exports, one connection each.
 	Export *pgxpool.Pool
 
@@ -98,7 +100,7 @@ type walSample struct {
 	lsn         LSN
 }
 
-// OpenStandby opens the pools of the standby at url (Interactive and Export with sizes' sizes
+// OpenStandby opens the pools of the standby at url (Interactive, Sorts and Export with sizes' sizes
 // and limits, and a probe) and checks it once. A standby that does not answer is no error:
 // the reads go to the primary until it does, and Degraded says so. primaryProbe is the
 // primary's Pools.Probe, where the checks read the primary's WAL position. Call Run to keep
@@ -116,6 +118,10 @@ func OpenStandby(ctx context.Context, primaryProbe *pgxpool.Pool, url string, si
 	}
 	var err error
 	if s.Interactive, err = open("interactive", sizes.Interactive, interactiveParams(sizes)); err != nil {
+		return nil, err
+	}
+	if s.Sorts, err = open("sorts", sizes.Sorts, interactiveParams(sizes)); err != nil {
+		s.Close()
 		return nil, err
 	}
 	if s.Export, err = open("export", sizes.Export, nil); err != nil {
@@ -153,7 +159,7 @@ func (s *Standby) Close() {
 	if s == nil {
 		return
 	}
-	for _, p := range []*pgxpool.Pool{s.Interactive, s.Export, s.probe} {
+	for _, p := range []*pgxpool.Pool{s.Interactive, s.Sorts, s.Export, s.probe} {
 		if p != nil {
 			p.Close()
 		}

@@ -199,3 +199,41 @@ func TestWhereUsesParametersOnly(t *testing.T) {
 		}
 	}
 }
+
+// sortsAll names the pages pageSQL and seekSQL serve by sorting every matching row.
+func TestSortsAll(t *testing.T) {
+	v := "v1"
+	one := Filter{VehicleID: &v}
+	for _, tc := range []struct {
+		f        Filter
+		ordering string
+		page     int64
+		cursor   bool
+		want     bool
+	}{
+		{Filter{}, "timestamp", 1000, false, false},
+		{Filter{}, "-id", 1000, true, false},
+		{Filter{}, "speed", 1000, true, false},
+		{Filter{}, "-odometer", 1, false, false},
+		{Filter{}, "speed,soc", 1, false, true},
+		{Filter{}, "vehicle_id", 1, false, true},
+		{Filter{}, "soc", 1, false, true},
+		{Filter{}, "-shift_state", 1, false, true},
+		{one, "vehicle_id", 1000, false, false}, // by id within the vehicle
+		{one, "vehicle_id,soc", 1, false, false},
+		{one, "-speed,soc", 1000, false, false},
+		{one, "shift_state", 1, false, true},
+		{one, "soc", 1, false, false},
+		{one, "soc", 99, false, false},
+		{one, "-elevation", 101, false, true},
+		{one, "soc", 1, true, true},
+	} {
+		o, err := ParseOrdering(tc.ordering)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sortsAll(tc.f, o, Page{Number: tc.page, Size: 10}, tc.cursor); got != tc.want {
+			t.Errorf("%q vehicle %v page %d cursor %v: %v, want %v", tc.ordering, tc.f.VehicleID != nil, tc.page, tc.cursor, got, tc.want)
+		}
+	}
+}

@@ -183,7 +183,7 @@ type Series struct {
 // Series aggregates one vehicle's records into buckets. Unknown vehicle: NotFound.
 func (s *Store) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 	out := Series{VehicleID: q.VehicleID, Fields: q.Fields}
-	err := s.readTx(ctx, false, func(tx pgx.Tx) error {
+	err := s.readTx(ctx, laneShort, func(tx pgx.Tx) error {
 		v, err := s.q.GetVehicle(ctx, tx, q.VehicleID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apperr.NotFound("Not found.")

@@ -401,6 +401,33 @@ func (o Order) pageOrderBy(sc scope) string {
 	return ` ORDER BY s."timestamp"`
 }
 
+// sortsAll reports a list page that no index or rollup serves, following pageSQL's and
+// seekSQL's cases: PostgreSQL reads and sorts every matching row, for up to seconds at 10M rows
+// (README, "Performance"). Such pages run on the store's sort pool. Without a vehicle filter,
+// speed and odometer alone count as served (mergedPage), which past mergeMaxVehicles vehicles
+// they are not; they then sort on the short requests' pool.
+func sortsAll(f Filter, o Order, p Page, cursor bool) bool {
+	if f.VehicleID != nil {
+		o = o.forScope(scope{Filter: f})
+	}
+	if len(o) == 0 {
+		return false // the default order: by timestamp
+	}
+	switch first := o[0].Field; {
+	case first == "shift_state":
+		return true
+	case first == "timestamp" || first == "id":
+		return false
+	case f.VehicleID == nil:
+		return !(len(o) == 1 && (first == "speed" || first == "odometer"))
+	case first == "soc" || first == "elevation":
+		// A page by soc or elevation sorts the hours the rollup bounds (boundedPage): few for
+		// an early page, most of the vehicle for a deep one or after a cursor.
+		return cursor || p.Offset() >= deferredFrom
+	}
+	return false // speed and odometer within a vehicle: their indexes
+}
+
 // pageSQL is one page by offset; a vehicle's page from offset seek on seeks (seekFrom but
 // for tests).
 func pageSQL(sc scope, o Order, p Page, seek int64) (string, []any) {

@@ -20,6 +20,7 @@ import (
 // Store reads and writes records.
 type Store struct {
 	pool    *pgxpool.Pool     // short requests: creates, and lists, counts, retrieves, vehicles, series
+	sorts   *pgxpool.Pool     // list pages that sort every matching row (sortsAll)
 	export  *pgxpool.Pool     // exports, streamed at the client's pace
 	standby *database.Standby // takes the reads while it keeps up; nil: none
 	wait    time.Duration     // longest wait for a short request's connection
@@ -33,6 +34,10 @@ type Store struct {
 
 // StoreOptions separate exports from short requests.
 type StoreOptions struct {
+	// SortPool serves the list pages no index or rollup serves (sortsAll), which read and
+	// sort every matching row; nil: pool. With its own pool a few of them at once cannot
+	// hold every connection short requests need.
+	SortPool *pgxpool.Pool
 	// ExportPool serves Stream and ExportCount; nil: pool. With its own pool a slow export
 	// client holds a connection short requests never needed.
 	ExportPool *pgxpool.Pool
@@ -56,6 +61,9 @@ func NewStore(pool *pgxpool.Pool, opts StoreOptions) *Store {
 	if s.export == nil {
 		s.export = pool
 	}
+	if s.sorts = opts.SortPool; s.sorts == nil {
+		s.sorts = pool
+	}
 	return s
 }
 
@@ -65,17 +73,23 @@ func (s *Store) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	return database.Acquire(ctx, s.pool, s.wait, "db-conns")
 }
 
-// read runs fn on a connection for a read, short or an export's: the standby's while it keeps
-// up (and, for a read that must see a write, database.WithMinLSN, once it has replayed it),
-// else the primary's. A read the standby fails (see database.Standby.Fallback) is asked
-// of the primary, unless repeatable (nil: always) says it has sent something already.
-func (s *Store) read(ctx context.Context, export bool, fn func(*pgxpool.Conn) error, repeatable func() bool) error {
+// lane is the kind of a read, which picks its pool.
+type lane int
+
+const (
+	laneShort  lane = iota // the interactive pool
+	laneSorted             // a list page that sorts every matching row: the sort pool
+	laneExport             // an export's, streamed at the client's pace: the export pool
+)
+
+// read runs fn on a connection for a read of lane l: the standby's while it keeps up (and,
+// for a read that must see a write, database.WithMinLSN, once it has replayed it), else the
+// primary's. A read the standby fails (see database.Standby.Fallback) is asked of the
+// primary, unless repeatable (nil: always) says it has sent something already.
+func (s *Store) read(ctx context.Context, l lane, fn func(*pgxpool.Conn) error, repeatable func() bool) error {
 	if s.standby.Usable() {
-		pool := s.standby.Interactive
-		if export {
-			pool = s.standby.Export
-		}
-		err := s.readOn(ctx, pool, export, func(conn *pgxpool.Conn) error {
+		pool := map[lane]*pgxpool.Pool{laneShort: s.standby.Interactive, laneSorted: s.standby.Sorts, laneExport: s.standby.Export}[l]
+		err := s.readOn(ctx, pool, l, func(conn *pgxpool.Conn) error {
 			if err := s.standby.AwaitReplay(ctx, conn); err != nil {
 				return err // the write the read must see is not there yet
 			}
@@ -85,19 +99,19 @@ func (s *Store) read(ctx context.Context, export bool, fn func(*pgxpool.Conn) er
 			return err
 		}
 	}
-	pool := s.pool
-	if export {
-		pool = s.export
-	}
-	return s.readOn(ctx, pool, export, fn)
+	pool := map[lane]*pgxpool.Pool{laneShort: s.pool, laneSorted: s.sorts, laneExport: s.export}[l]
+	return s.readOn(ctx, pool, l, fn)
 }
 
-func (s *Store) readOn(ctx context.Context, pool *pgxpool.Pool, export bool, fn func(*pgxpool.Conn) error) error {
+func (s *Store) readOn(ctx context.Context, pool *pgxpool.Pool, l lane, fn func(*pgxpool.Conn) error) error {
 	var conn *pgxpool.Conn
 	var err error
-	if export && pool != s.pool {
+	switch {
+	case l == laneExport && pool != s.pool:
 		conn, err = pool.Acquire(ctx) // the export gate keeps an export pool from filling
-	} else {
+	case l == laneSorted && pool != s.pool:
+		conn, err = database.Acquire(ctx, pool, s.wait, database.SortsSetting)
+	default:
 		conn, err = database.Acquire(ctx, pool, s.wait, "db-conns")
 	}
 	if err != nil {
@@ -111,8 +125,8 @@ func (s *Store) readOn(ctx context.Context, pool *pgxpool.Pool, export bool, fn 
 var readOnly = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 
 // readTx runs fn in a read-only repeatable-read transaction of a read (see read).
-func (s *Store) readTx(ctx context.Context, export bool, fn func(pgx.Tx) error) error {
-	return s.read(ctx, export, func(conn *pgxpool.Conn) error {
+func (s *Store) readTx(ctx context.Context, l lane, fn func(pgx.Tx) error) error {
+	return s.read(ctx, l, func(conn *pgxpool.Conn) error {
 		return pgx.BeginTxFunc(ctx, conn, readOnly, fn)
 	}, nil)
 }
@@ -135,7 +149,11 @@ var ErrInvalidPage = apperr.NotFound("Invalid page.")
 // and Previous are tokens for the neighbouring pages.
 func (s *Store) List(ctx context.Context, f Filter, o Order, p Page, cursor string) (ListResult, error) {
 	var res ListResult
-	err := s.read(ctx, false, func(conn *pgxpool.Conn) error {
+	l := laneShort
+	if sortsAll(f, o, p, cursor != "") {
+		l = laneSorted
+	}
+	err := s.read(ctx, l, func(conn *pgxpool.Conn) error {
 		res = ListResult{}
 		return s.list(ctx, conn, f, o, p, cursor, &res)
 	}, nil)
@@ -394,18 +412,18 @@ func queryRecords(ctx context.Context, tx pgx.Tx, sql string, args []any, vs *ve
 
 // Count returns the number of records matching f (see count).
 func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
-	return s.countOn(ctx, false, f)
+	return s.countOn(ctx, laneShort, f)
 }
 
 // ExportCount is Count on the export's pool: an export that must know its size first (XLSX)
 // spends its own connection budget, not short requests'.
 func (s *Store) ExportCount(ctx context.Context, f Filter) (int64, error) {
-	return s.countOn(ctx, true, f)
+	return s.countOn(ctx, laneExport, f)
 }
 
-func (s *Store) countOn(ctx context.Context, export bool, f Filter) (int64, error) {
+func (s *Store) countOn(ctx context.Context, l lane, f Filter) (int64, error) {
 	var n int64
-	err := s.readTx(ctx, export, func(tx pgx.Tx) error {
+	err := s.readTx(ctx, l, func(tx pgx.Tx) error {
 		vs, err := s.vehicleKeys(ctx, tx)
 		if err != nil {
 			return err
@@ -419,7 +437,7 @@ func (s *Store) countOn(ctx context.Context, export bool, f Filter) (int64, erro
 // Get returns one record by id.
 func (s *Store) Get(ctx context.Context, id int64) (Record, error) {
 	var r Record
-	err := s.read(ctx, false, func(conn *pgxpool.Conn) error {
+	err := s.read(ctx, laneShort, func(conn *pgxpool.Conn) error {
 		row, err := s.q.GetVehicleData(ctx, conn, id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apperr.NotFound("Not found.")
@@ -473,7 +491,7 @@ type Vehicle struct {
 // Vehicles returns every vehicle's figures, sorted by id, without scanning records.
 func (s *Store) Vehicles(ctx context.Context) ([]Vehicle, error) {
 	var out []Vehicle
-	err := s.read(ctx, false, func(conn *pgxpool.Conn) error {
+	err := s.read(ctx, laneShort, func(conn *pgxpool.Conn) error {
 		rows, err := s.q.ListVehicles(ctx, conn)
 		if err != nil {
 			return fmt.Errorf("list vehicles: %w", err)
@@ -493,7 +511,7 @@ func (s *Store) Vehicles(ctx context.Context) ([]Vehicle, error) {
 // that, the error ends it.
 func (s *Store) Stream(ctx context.Context, f Filter, o Order, fn func(*Record) error) error {
 	sent := false
-	err := s.read(ctx, true, func(conn *pgxpool.Conn) error {
+	err := s.read(ctx, laneExport, func(conn *pgxpool.Conn) error {
 		return pgx.BeginTxFunc(ctx, conn, readOnly, func(tx pgx.Tx) error {
 			return s.stream(ctx, tx, f, o, func(r *Record) error {
 				sent = true

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vehicle-data/vehicle-data/internal/apperr"
 	"github.com/vehicle-data/vehicle-data/internal/testdb"
 )
 
@@ -95,4 +98,69 @@ func viewWhere(f Filter) (string, []any) {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// A page no index serves runs on the sort pool: with that pool's only connection taken, such
+// a page is refused with a 503 naming db-sort-conns while every other page still answers on
+// the short requests' pool.
+func TestSortedPagesHaveTheirOwnPool(t *testing.T) {
+	url := testdb.NewURL(t)
+	ctx := t.Context()
+	open := func() *pgxpool.Pool {
+		cfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.MaxConns = 1
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		return pool
+	}
+	pool, sorts := open(), open()
+	if _, err := pool.Exec(ctx, `INSERT INTO vehicle_data (vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state)
+		SELECT 'v' || (g % 2), '2024-01-01'::timestamptz + g * interval '1 minute', g % 7, g, g % 100, 0, 'D'
+		FROM generate_series(1, 3000) g`); err != nil {
+		t.Fatal(err)
+	}
+	s := NewStore(pool, StoreOptions{SortPool: sorts, AcquireTimeout: 200 * time.Millisecond})
+	held, err := sorts.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	v := "v1"
+	for _, tc := range []struct {
+		f      Filter
+		o      string
+		page   int64
+		sorted bool
+	}{
+		{Filter{}, "timestamp", 1, false},
+		{Filter{}, "-speed", 3, false},
+		{Filter{VehicleID: &v}, "odometer", 20, false},
+		{Filter{VehicleID: &v}, "soc", 1, false},
+		{Filter{}, "shift_state", 1, true},
+		{Filter{}, "soc", 1, true},
+		{Filter{VehicleID: &v}, "elevation", 120, true},
+	} {
+		o, err := ParseOrdering(tc.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.List(ctx, tc.f, o, Page{Number: tc.page, Size: 10}, "")
+		switch {
+		case !tc.sorted && err != nil:
+			t.Errorf("%s page %d: %v; want an answer from the short requests' pool", tc.o, tc.page, err)
+		case tc.sorted && (err == nil || !strings.Contains(err.Error(), "db-sort-conns")):
+			t.Errorf("%s page %d: err %v; want a 503 naming db-sort-conns", tc.o, tc.page, err)
+		}
+		if tc.sorted {
+			if e, ok := apperr.As(err); !ok || e.Kind != apperr.KindUnavailable {
+				t.Errorf("%s page %d: %v is not a 503", tc.o, tc.page, err)
+			}
+		}
+	}
 }

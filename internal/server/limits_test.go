@@ -34,7 +34,7 @@ func newPooledEnv(t *testing.T, mutate func(*config.Limits)) (*env, *database.Po
 	mutate(&cfg.Limits)
 	l := cfg.Limits
 	pools, err := database.OpenPools(t.Context(), testdb.NewURL(t), database.PoolSizes{
-		Interactive: l.DBConns, Export: l.MaxExports, Ingest: 2*l.MaxFinalizes + 1,
+		Interactive: l.DBConns, Sorts: l.DBSortConns, Export: l.MaxExports, Ingest: 2*l.MaxFinalizes + 1,
 		StatementTimeout: l.StatementTimeout, LockTimeout: l.LockTimeout,
 	})
 	if err != nil {
@@ -43,7 +43,7 @@ func newPooledEnv(t *testing.T, mutate func(*config.Limits)) (*env, *database.Po
 	t.Cleanup(pools.Close)
 	h := server.New(server.Options{
 		Config:  cfg,
-		Records: records.NewStore(pools.Interactive, records.StoreOptions{ExportPool: pools.Export, AcquireTimeout: l.AcquireTimeout}),
+		Records: records.NewStore(pools.Interactive, records.StoreOptions{SortPool: pools.Sorts, ExportPool: pools.Export, AcquireTimeout: l.AcquireTimeout}),
 		Ingest: ingest.New(pools.Interactive, ingest.Options{
 			MaxChunkBytes: cfg.MaxChunkBytes, FinalizePool: pools.Ingest, AcquireTimeout: l.AcquireTimeout,
 		}),
