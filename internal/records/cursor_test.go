@@ -338,10 +338,14 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 	}
 	// Every page by speed or odometer alone without a vehicle filter, which merges the
 	// vehicles' index scans (mergedPage): ties across vehicles, the rows without a speed, and
-	// in a time range each vehicle's bounds from its hours.
-	for _, o := range []Order{{{Field: "speed"}}, {{Field: "speed", Desc: true}}, {{Field: "odometer"}}, {{Field: "odometer", Desc: true}}} {
-		from, to := base.Add(1800*time.Second+17*time.Second), base.Add(5*3600*time.Second)
-		for _, f := range []Filter{{}, {From: &from, To: &to}, {From: &from}} {
+	// in a time range each vehicle's bounds from its hours; and by id, bounded in a time range
+	// by the ids of every vehicle's hours.
+	for _, o := range []Order{{{Field: "speed"}}, {{Field: "speed", Desc: true}}, {{Field: "odometer"}}, {{Field: "odometer", Desc: true}},
+		{{Field: "id"}}, {{Field: "id", Desc: true}}} {
+		// On an hour's edge every row of the first covering hour is in the range, the one with
+		// the smallest id too.
+		from, to, edge := base.Add(1800*time.Second+17*time.Second), base.Add(5*3600*time.Second), base.Add(time.Hour)
+		for _, f := range []Filter{{}, {From: &from, To: &to}, {From: &from}, {From: &edge, To: &to}} {
 			want := allIDs(t, pool, f, o)
 			const size = 70
 			for number := int64(1); (number-1)*size < int64(len(want)); number++ {

@@ -137,6 +137,14 @@ func (sc scope) whereOrdered(args *sqlArgs, o Order, extra ...string) string {
 		hours := sc.coveringHours(args)
 		conds = append(conds, "s.id >= (SELECT min(h.id_min)"+hours+")", "s.id <= (SELECT max(h.id_max)"+hours+")")
 	}
+	if len(o) > 0 && o[0].Field == "id" && sc.key == nil && len(sc.keys) > 0 && sc.HasTimeRange() {
+		// Every vehicle's rows in a time range lie between the smallest and the largest id of
+		// the hours that cover it: the scan of the id index starts there instead of at the
+		// first id, fetching every older row to test its timestamp (page 1 of a 20% range of
+		// ten vehicles at 10M rows: 70-88 ms).
+		hours := " FROM sample_hours h WHERE h.vehicle_key = ANY(" + args.add(sc.keys) + ")" + sc.coveringBuckets(args)
+		conds = append(conds, "s.id >= (SELECT min(h.id_min)"+hours+")", "s.id <= (SELECT max(h.id_max)"+hours+")")
+	}
 	conds = append(conds, extra...)
 	if len(conds) == 0 {
 		return ""
@@ -148,14 +156,19 @@ func (sc scope) whereOrdered(args *sqlArgs, o Order, extra ...string) string {
 // scope's time range (a vehicle's); uncorrelated, so an aggregate over it is computed once and
 // can bound an index scan. Its bounds are the range's own or a little wider, never narrower.
 func (sc scope) coveringHours(args *sqlArgs) string {
-	hours := " FROM sample_hours h WHERE h.vehicle_key = " + args.add(*sc.key)
+	return " FROM sample_hours h WHERE h.vehicle_key = " + args.add(*sc.key) + sc.coveringBuckets(args)
+}
+
+// coveringBuckets is the condition on sample_hours h's buckets of coveringHours.
+func (sc scope) coveringBuckets(args *sqlArgs) string {
+	var conds string
 	if sc.From != nil {
-		hours += " AND h.bucket >= date_trunc('hour', " + args.add(*sc.From) + "::timestamptz, 'UTC')"
+		conds += " AND h.bucket >= date_trunc('hour', " + args.add(*sc.From) + "::timestamptz, 'UTC')"
 	}
 	if sc.To != nil {
-		hours += " AND h.bucket <= " + args.add(*sc.To)
+		conds += " AND h.bucket <= " + args.add(*sc.To)
 	}
-	return hours
+	return conds
 }
 
 // splitsSpeed reports a page ordered first by speed within a vehicle's time range, which
@@ -211,13 +224,7 @@ func (sc scope) mergedPage(args *sqlArgs, o Order, p Page) string {
 	cols := "s.vehicle_key, " + o.columns()
 	var with string
 	if sc.HasTimeRange() {
-		cover := " FROM sample_hours h WHERE h.vehicle_key = ANY(" + args.add(sc.keys) + ")"
-		if sc.From != nil {
-			cover += " AND h.bucket >= date_trunc('hour', " + args.add(*sc.From) + "::timestamptz, 'UTC')"
-		}
-		if sc.To != nil {
-			cover += " AND h.bucket <= " + args.add(*sc.To)
-		}
+		cover := " FROM sample_hours h WHERE h.vehicle_key = ANY(" + args.add(sc.keys) + ")" + sc.coveringBuckets(args)
 		with = "WITH b AS MATERIALIZED (SELECT h.vehicle_key, min(h.id_min) AS id_lo, max(h.id_max) AS id_hi," +
 			" min(h.odometer_min) AS odometer_lo, max(h.odometer_max) AS odometer_hi, min(h.speed_min) AS speed_lo, max(h.speed_max) AS speed_hi" +
 			cover + " GROUP BY 1) "
