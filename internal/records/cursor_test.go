@@ -338,10 +338,12 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 	}
 	// Every page by speed or odometer alone without a vehicle filter, which merges the
 	// vehicles' index scans (mergedPage): ties across vehicles, the rows without a speed, and
-	// in a time range each vehicle's bounds from its hours; and by id, bounded in a time range
-	// by the ids of every vehicle's hours.
+	// in a time range each vehicle's bounds from its hours; by id, bounded in a time range by
+	// the ids of every vehicle's hours; and by vehicle_id, one vehicle's page after the other
+	// (vehiclePage), pages that span two vehicles included.
 	for _, o := range []Order{{{Field: "speed"}}, {{Field: "speed", Desc: true}}, {{Field: "odometer"}}, {{Field: "odometer", Desc: true}},
-		{{Field: "id"}}, {{Field: "id", Desc: true}}} {
+		{{Field: "id"}}, {{Field: "id", Desc: true}}, {{Field: "vehicle_id"}}, {{Field: "vehicle_id", Desc: true}},
+		{{Field: "vehicle_id", Desc: true}, {Field: "speed"}}} {
 		// On an hour's edge every row of the first covering hour is in the range, the one with
 		// the smallest id too.
 		from, to, edge := base.Add(1800*time.Second+17*time.Second), base.Add(5*3600*time.Second), base.Add(time.Hour)

@@ -128,6 +128,11 @@ func ParseOrdering(s string) (Order, error) {
 type Page struct {
 	Number int64 // 1-based
 	Size   int64
+
+	// A piece of a page by vehicle_id (vehiclePage): its rows start skip rows into one
+	// vehicle's, not at a multiple of Size.
+	piece bool
+	skip  int64
 }
 
 const (
@@ -160,7 +165,12 @@ func ParsePage(number, size *int32) (Page, []apperr.FieldError) {
 }
 
 // Offset is the number of rows before this page.
-func (p Page) Offset() int64 { return (p.Number - 1) * p.Size }
+func (p Page) Offset() int64 {
+	if p.piece {
+		return p.skip
+	}
+	return (p.Number - 1) * p.Size
+}
 
 func truncate(s string, n int) string {
 	r := []rune(s)

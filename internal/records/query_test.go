@@ -95,13 +95,13 @@ func TestParsePage(t *testing.T) {
 		want       Page
 		wantFields []string
 	}{
-		{"defaults", nil, nil, Page{1, 10}, nil},
-		{"given", i32(3), i32(25), Page{3, 25}, nil},
-		{"clamped", i32(1), i32(101), Page{1, 100}, nil},
-		{"max", nil, i32(100), Page{1, 100}, nil},
-		{"page zero", i32(0), nil, Page{1, 10}, []string{"page"}},
-		{"negative size", nil, i32(-4), Page{1, 10}, []string{"page_size"}},
-		{"both bad", i32(-1), i32(0), Page{1, 10}, []string{"page", "page_size"}},
+		{"defaults", nil, nil, Page{Number: 1, Size: 10}, nil},
+		{"given", i32(3), i32(25), Page{Number: 3, Size: 25}, nil},
+		{"clamped", i32(1), i32(101), Page{Number: 1, Size: 100}, nil},
+		{"max", nil, i32(100), Page{Number: 1, Size: 100}, nil},
+		{"page zero", i32(0), nil, Page{Number: 1, Size: 10}, []string{"page"}},
+		{"negative size", nil, i32(-4), Page{Number: 1, Size: 10}, []string{"page_size"}},
+		{"both bad", i32(-1), i32(0), Page{Number: 1, Size: 10}, []string{"page", "page_size"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,7 +192,7 @@ func TestWhereUsesParametersOnly(t *testing.T) {
 	if len(args) != 2 || args[0] != key {
 		t.Errorf("args: got %v", args)
 	}
-	for _, p := range []Page{{1, 10}, {2000, 100}} {
+	for _, p := range []Page{{Number: 1, Size: 10}, {Number: 2000, Size: 100}} {
 		sql, _ := pageSQL(sc, Order{{Field: "vehicle_id"}, {Field: "speed", Desc: true}}, p, seekFrom)
 		if strings.Contains(sql, v) || strings.Contains(sql, "2024") {
 			t.Errorf("a value reached the SQL text: %s", sql)
@@ -216,7 +216,9 @@ func TestSortsAll(t *testing.T) {
 		{Filter{}, "speed", 1000, true, false},
 		{Filter{}, "-odometer", 1, false, false},
 		{Filter{}, "speed,soc", 1, false, true},
-		{Filter{}, "vehicle_id", 1, false, true},
+		{Filter{}, "vehicle_id", 1000, false, false}, // each vehicle by id
+		{Filter{}, "-vehicle_id", 1, true, true},
+		{Filter{}, "vehicle_id,shift_state", 1, false, true},
 		{Filter{}, "soc", 1, false, true},
 		{Filter{}, "-shift_state", 1, false, true},
 		{one, "vehicle_id", 1000, false, false}, // by id within the vehicle

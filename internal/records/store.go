@@ -339,8 +339,13 @@ func (s *Store) cursors(ctx context.Context, conn *pgxpool.Conn) (*CursorCodec, 
 
 // offsetPage reads page p; qo is the ordering the SQL uses, o the one the cursors are made for.
 func (s *Store) offsetPage(ctx context.Context, tx pgx.Tx, sc scope, qo, o Order, p Page, vs *vehicles, res *ListResult) (next, prev *Cursor, err error) {
-	sql, args := pageSQL(sc, qo, p, s.seekFrom)
-	if res.Records, err = queryRecords(ctx, tx, sql, args, vs); err != nil {
+	if sc.byVehicle(qo) {
+		res.Records, err = s.vehiclePage(ctx, tx, sc, qo, p, vs)
+	} else {
+		sql, args := pageSQL(sc, qo, p, s.seekFrom)
+		res.Records, err = queryRecords(ctx, tx, sql, args, vs)
+	}
+	if err != nil {
 		return nil, nil, err
 	}
 	n := len(res.Records)
@@ -356,6 +361,45 @@ func (s *Store) offsetPage(ctx context.Context, tx pgx.Tx, sc scope, qo, o Order
 		prev = &c
 	}
 	return next, prev, nil
+}
+
+// vehiclePage is a page without a vehicle filter ordered first by vehicle_id: one vehicle's
+// rows after the other's, in vehicle_id order (vs.ids, in the database's collation, as ORDER
+// BY has it), each in the rest of the order. The vehicles' counts in scope say which vehicles
+// hold the page's rows, and each one's part is a page of its own (pageSQL), with every index,
+// seek and rollup a vehicle's page has; a sort of every row took 0.5-0.65 s at 10M rows.
+func (s *Store) vehiclePage(ctx context.Context, tx pgx.Tx, sc scope, o Order, p Page, vs *vehicles) ([]Record, error) {
+	ids := slices.Clone(vs.ids)
+	if o[0].Desc {
+		slices.Reverse(ids)
+	}
+	var out []Record
+	skip, left := p.Offset(), p.Size
+	for _, id := range ids {
+		if left == 0 {
+			break
+		}
+		k := vs.keys[id]
+		one := scope{Filter: sc.Filter, key: &k}
+		one.VehicleID = &id
+		n, err := s.count(ctx, tx, one, vs)
+		if err != nil {
+			return nil, err
+		}
+		if skip >= n {
+			skip -= n
+			continue
+		}
+		take := min(left, n-skip)
+		sql, args := pageSQL(one, o.forScope(one), Page{Size: take, piece: true, skip: skip}, s.seekFrom)
+		recs, err := queryRecords(ctx, tx, sql, args, vs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+		left, skip = left-take, 0
+	}
+	return out, nil
 }
 
 // seekPage reads one row more than the page in the direction of travel, to know whether
