@@ -431,8 +431,8 @@ func sortsAll(f Filter, o Order, p Page, cursor bool) bool {
 		return false
 	case f.VehicleID == nil && first == "vehicle_id":
 		// vehiclePage: each vehicle's rows as its own page in the rest of the order.
-		any := ""
-		return cursor || sortsAll(Filter{VehicleID: &any, From: f.From, To: f.To}, o, p, false)
+		one := "" // any vehicle
+		return cursor || sortsAll(Filter{VehicleID: &one, From: f.From, To: f.To}, o, p, false)
 	case f.VehicleID == nil:
 		return !(len(o) == 1 && (first == "speed" || first == "odometer"))
 	case first == "soc" || first == "elevation":

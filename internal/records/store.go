@@ -88,7 +88,7 @@ const (
 // primary, unless repeatable (nil: always) says it has sent something already.
 func (s *Store) read(ctx context.Context, l lane, fn func(*pgxpool.Conn) error, repeatable func() bool) error {
 	if s.standby.Usable() {
-		pool := map[lane]*pgxpool.Pool{laneShort: s.standby.Interactive, laneSorted: s.standby.Sorts, laneExport: s.standby.Export}[l]
+		pool := l.pick(s.standby.Interactive, s.standby.Sorts, s.standby.Export)
 		err := s.readOn(ctx, pool, l, func(conn *pgxpool.Conn) error {
 			if err := s.standby.AwaitReplay(ctx, conn); err != nil {
 				return err // the write the read must see is not there yet
@@ -99,8 +99,18 @@ func (s *Store) read(ctx context.Context, l lane, fn func(*pgxpool.Conn) error, 
 			return err
 		}
 	}
-	pool := map[lane]*pgxpool.Pool{laneShort: s.pool, laneSorted: s.sorts, laneExport: s.export}[l]
-	return s.readOn(ctx, pool, l, fn)
+	return s.readOn(ctx, l.pick(s.pool, s.sorts, s.export), l, fn)
+}
+
+// pick returns the pool of lane l among a server's three (the primary's or the standby's).
+func (l lane) pick(short, sorts, export *pgxpool.Pool) *pgxpool.Pool {
+	switch l {
+	case laneSorted:
+		return sorts
+	case laneExport:
+		return export
+	}
+	return short
 }
 
 func (s *Store) readOn(ctx context.Context, pool *pgxpool.Pool, l lane, fn func(*pgxpool.Conn) error) error {

@@ -141,8 +141,16 @@ func inLocation(wall time.Time, loc *time.Location) time.Time {
 	for {
 		beforeT := wall.Add(-time.Duration(before) * time.Second)
 		_, end := probe.ZoneBounds()
-		if end.IsZero() { // no later transition
+		if end.IsZero() || probe.After(wall.Add(48*time.Hour)) { // no later transition near wall
 			return beforeT
+		}
+		if !end.After(probe) {
+			// Past its tables the time package can name a year's end as the bound at and after
+			// it (Europe/Berlin in 6001, found by FuzzParseQuery: the walk never moved). No zone
+			// changes twice within an hour: step one.
+			probe = probe.Add(time.Hour)
+			_, before = probe.Zone()
+			continue
 		}
 		next := end.In(loc)
 		_, after := next.Zone()

@@ -207,6 +207,10 @@ func TestParseQuery(t *testing.T) {
 		{"after autumn overlap", "2024-10-27T03:00:00", berlin, "2024-10-27T02:00:00Z"},
 		{"New York overlap", "2024-11-03T01:30:00", newYork, "2024-11-03T06:30:00Z"},
 		{"New York gap", "2024-03-10T02:30:00", newYork, "2024-03-10T07:30:00Z"},
+		// Past the time package's tables, where it names a year's end as a zone bound at and
+		// after it: the walk over the transitions went on for ever.
+		{"new year past the tables", "6001-01-01", berlin, "6000-12-31T23:00:00Z"},
+		{"summer past the tables", "6001-07-01T12:00", berlin, "6001-07-01T10:00:00Z"},
 		{"truncated fraction", "2024-06-01T12:00:00.9999999", nil, "2024-06-01T12:00:00.999999Z"},
 		{"first instant", "0001-01-01", nil, "0001-01-01T00:00:00Z"},
 		{"last instant", "9999-12-31T23:59:59.999999", nil, "9999-12-31T23:59:59.999999Z"},
