@@ -348,18 +348,7 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 		// the smallest id too.
 		from, to, edge := base.Add(1800*time.Second+17*time.Second), base.Add(5*3600*time.Second), base.Add(time.Hour)
 		for _, f := range []Filter{{}, {From: &from, To: &to}, {From: &from}, {From: &edge, To: &to}} {
-			want := allIDs(t, pool, f, o)
-			const size = 70
-			for number := int64(1); (number-1)*size < int64(len(want)); number++ {
-				res, err := stores[0].List(ctx, f, o, Page{Number: number, Size: size}, "")
-				if err != nil {
-					t.Fatalf("%v page %d: %v", o, number, err)
-				}
-				lo, hi := (number-1)*size, min(int64(len(want)), number*size)
-				if got := ids(res.Records); !slices.Equal(got, want[lo:hi]) {
-					t.Fatalf("%v %+v page %d x%d:\n got %v\nwant %v", o, f, number, size, got, want[lo:hi])
-				}
-			}
+			checkPagesFrom(t, stores[0], f, o, 70, 1, allIDs(t, pool, f, o))
 		}
 	}
 	// Every deep page by speed alone, both ways, where the rows without a speed and those with
@@ -368,18 +357,23 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 	from, to := base.Add(1800*time.Second+17*time.Second), base.Add(5*3600*time.Second)
 	for _, o := range []Order{{{Field: "speed"}}, {{Field: "speed", Desc: true}}} {
 		for _, f := range []Filter{{VehicleID: &v}, {VehicleID: &v, From: &from, To: &to}} {
-			want := allIDs(t, pool, f, o)
 			const size = 30
-			for number := int64(deferredFrom/size + 1); (number-1)*size < int64(len(want)); number++ {
-				res, err := stores[1].List(ctx, f, o, Page{Number: number, Size: size}, "")
-				if err != nil {
-					t.Fatalf("%v page %d: %v", o, number, err)
-				}
-				lo, hi := (number-1)*size, min(int64(len(want)), number*size)
-				if got := ids(res.Records); !slices.Equal(got, want[lo:hi]) {
-					t.Fatalf("%v %+v page %d x%d:\n got %v\nwant %v", o, f, number, size, got, want[lo:hi])
-				}
-			}
+			checkPagesFrom(t, stores[1], f, o, size, deferredFrom/size+1, allIDs(t, pool, f, o))
+		}
+	}
+}
+
+// checkPagesFrom checks every page of size rows from page first on: each is want's slice.
+func checkPagesFrom(t *testing.T, s *Store, f Filter, o Order, size, first int64, want []int64) {
+	t.Helper()
+	for number := first; (number-1)*size < int64(len(want)); number++ {
+		res, err := s.List(t.Context(), f, o, Page{Number: number, Size: size}, "")
+		if err != nil {
+			t.Fatalf("%v page %d: %v", o, number, err)
+		}
+		lo, hi := (number-1)*size, min(int64(len(want)), number*size)
+		if got := ids(res.Records); !slices.Equal(got, want[lo:hi]) {
+			t.Fatalf("%v %+v page %d x%d:\n got %v\nwant %v", o, f, number, size, got, want[lo:hi])
 		}
 	}
 }
