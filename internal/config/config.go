@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -88,13 +87,13 @@ func Default() Config {
 		ShutdownTimeout: 30 * time.Second,
 		LogLevel:        "info",
 		Limits: Limits{
-			// A core runs one query at a time: one connection per core of this machine, and
-			// one more to keep them busy while a request is between queries. More only
-			// shares the cores among more queries, each slower: the 10M-row list mix at 8
-			// clients on 2 cores, p99 86 ms with 8 connections, 59-62 with 4, 46-48 with 3
-			// (bench-list, README "Performance"). With PostgreSQL on a bigger machine of its
-			// own, set it to about that machine's cores + 1.
-			DBConns: runtime.NumCPU() + 1,
+			// Two cores run about two queries at a time; eight connections keep both busy
+			// while some wait on I/O or the network. Fewer make the dashboard's slowest
+			// pages faster under load (the 10M-row list mix at 8 clients on 2 cores: p99 86
+			// ms with 8, 46-48 with 3), but then short requests queue behind each other
+			// when exports take the cores (the fault suite's p99 under eight slow exports:
+			// 118 ms with 3, over its 100 ms). README, "Load, limits and faults".
+			DBConns: 8,
 			// A page no index serves sorts every matching row, for seconds at 10M rows: two
 			// at once are most of two cores, and the short requests keep their own.
 			DBSortConns: 2,
@@ -216,7 +215,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "grace period for in-flight requests on shutdown (env SHUTDOWN_TIMEOUT)")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "on shutdown, answer /readyz 503 and close kept-alive connections for this long before the listener closes; behind a load balancer, its health-check interval (env DRAIN_DELAY)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env LOG_LEVEL)")
-	fs.IntVar(&l.DBConns, "db-conns", l.DBConns, "database connections for short requests: lists, retrieves, creates, chunks, series; default: this machine's cores + 1 (env DB_CONNS)")
+	fs.IntVar(&l.DBConns, "db-conns", l.DBConns, "database connections for short requests: lists, retrieves, creates, chunks, series (env DB_CONNS)")
 	fs.IntVar(&l.DBSortConns, "db-sort-conns", l.DBSortConns, "database connections for list pages no index serves, which sort every matching row (env DB_SORT_CONNS)")
 	fs.DurationVar(&l.AcquireTimeout, "acquire-timeout", l.AcquireTimeout, "how long a short request may wait for a connection before a 503 (env ACQUIRE_TIMEOUT)")
 	fs.DurationVar(&l.StatementTimeout, "statement-timeout", l.StatementTimeout, "longest query of a short request; past it, a 503 (env STATEMENT_TIMEOUT)")
