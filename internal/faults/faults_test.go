@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -319,13 +320,28 @@ func TestPostgresRestart(t *testing.T) {
 }
 
 // 3. kill -9 of the server in the middle of a finalize: finalized again within seconds of
-// the restarted server being ready, every row exactly once.
+// the restarted server being ready, every row exactly once. Both ways a finalize inserts:
+// a file of new rows is copied straight into samples; one with a duplicate is staged, then
+// inserted by an INSERT ... SELECT, the phase a dead client would leave running (during a
+// COPY the backend sees the client's socket close and stops by itself).
 func TestKillMidFinalize(t *testing.T) {
+	for _, tt := range []struct {
+		name, vehicle string
+		dup           bool   // repeat the first row: the staged path
+		query         string // the statement to kill in, as pg_stat_activity shows it
+	}{
+		{"copy", "fx-kill", false, `copy "samples"%`},
+		{"staged", "fx-kill-staged", true, `INSERT INTO samples%`},
+	} {
+		t.Run(tt.name, func(t *testing.T) { killMidFinalize(t, tt.vehicle, tt.dup, tt.query) })
+	}
+}
+
+func killMidFinalize(t *testing.T, vehicle string, dup bool, query string) {
 	const (
-		rows      = 1_000_000 // a dead attempt left running would hold the lock for 10 s or more
-		vehicle   = "fx-kill"
+		rows      = 1_000_000 // a dead attempt left running would hold the lock for 5 s or more
 		file      = "kill.csv"
-		killAfter = 500 * time.Millisecond // into the INSERT
+		killAfter = 500 * time.Millisecond // into the statement
 		retryBy   = 5 * time.Second        // the successful retry is sent at most this long after ready
 	)
 	db := createDatabase(t, "kill")
@@ -336,6 +352,13 @@ func TestKillMidFinalize(t *testing.T) {
 	c := srv.api(t, hc)
 
 	data := sampleCSV(vehicle, rows)
+	wantDuplicate := 0
+	if dup {
+		header, rest, _ := bytes.Cut(data, []byte("\n"))
+		first, _, _ := bytes.Cut(rest, []byte("\n"))
+		data = slices.Concat(header, []byte("\n"), first, []byte("\n"), rest)
+		wantDuplicate = 1
+	}
 	total, err := uploadFile(ctx, c, vehicle, file, data, 4<<20)
 	if err != nil {
 		t.Fatal(err)
@@ -346,8 +369,6 @@ func TestKillMidFinalize(t *testing.T) {
 	first := make(chan result, 1)
 	finalizeAt := time.Now()
 	go func() { first <- finalize() }()
-	// Kill in the INSERT from the staged rows, the phase a dead client leaves running: during
-	// the COPY before it, the backend sees the client's socket close and stops by itself.
 	var killedAfter time.Duration
 	for deadline := time.Now().Add(time.Minute); ; {
 		select {
@@ -356,7 +377,7 @@ func TestKillMidFinalize(t *testing.T) {
 		default:
 		}
 		n, err := queryInt(ctx, db, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND state = 'active' AND query LIKE 'INSERT INTO samples%'`)
+			WHERE datname = current_database() AND state = 'active' AND query LIKE $1`, query)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -366,7 +387,7 @@ func TestKillMidFinalize(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the finalize never reached its INSERT")
+			t.Fatalf("the finalize never reached %s", query)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -418,17 +439,17 @@ func TestKillMidFinalize(t *testing.T) {
 	if err := json.Unmarshal(page.body, &listed); err != nil {
 		t.Fatalf("list: %s", page)
 	}
-	t.Logf("FAULTS kill-mid-finalize rows=%d killed_after=%s retry_sent_after_ready=%s retry_done_after_ready=%s attempts=%d statuses=%s inserted=%d duplicate=%d stored=%d listed=%d",
-		rows, secs(killedAfter), secs(okSent.Sub(readyAt)), secs(doneAt.Sub(readyAt)), attempts, strings.Join(statuses, ","),
+	t.Logf("FAULTS kill-mid-finalize path=%s rows=%d killed_after=%s retry_sent_after_ready=%s retry_done_after_ready=%s attempts=%d statuses=%s inserted=%d duplicate=%d stored=%d listed=%d",
+		map[bool]string{false: "copy", true: "staged"}[dup], rows, secs(killedAfter), secs(okSent.Sub(readyAt)), secs(doneAt.Sub(readyAt)), attempts, strings.Join(statuses, ","),
 		res.RowsInserted, res.RowsDuplicate, stored, listed.Count)
 
 	if d := okSent.Sub(readyAt); d > retryBy {
 		t.Errorf("the successful finalize was sent %s after the restarted server was ready, want <= %s (earlier attempts: %s)",
 			secs(d), retryBy, strings.Join(statuses[:len(statuses)-1], ","))
 	}
-	if res.RowsInserted != rows || res.RowsDuplicate != 0 || res.RowsInvalid != 0 {
-		t.Errorf("finalize after the kill: %d inserted, %d duplicate, %d invalid; want %d, 0, 0 (nothing of the dead attempt may remain)",
-			res.RowsInserted, res.RowsDuplicate, res.RowsInvalid, rows)
+	if res.RowsInserted != rows || res.RowsDuplicate != int64(wantDuplicate) || res.RowsInvalid != 0 {
+		t.Errorf("finalize after the kill: %d inserted, %d duplicate, %d invalid; want %d, %d, 0 (nothing of the dead attempt may remain)",
+			res.RowsInserted, res.RowsDuplicate, res.RowsInvalid, rows, wantDuplicate)
 	}
 	if stored != rows || distinct != rows || listed.Count != rows {
 		t.Errorf("stored %d rows (%d distinct timestamps, list count %d), want %d exactly once", stored, distinct, listed.Count, rows)

@@ -61,8 +61,9 @@ func (s *Service) Finalize(ctx context.Context, req FinalizeRequest) (Result, er
 	return res, database.Unavailable(err)
 }
 
-// finalizeTx is the finalize's one transaction: lock the upload, stage the file's rows, insert
-// them, delete the upload, commit.
+// finalizeTx is the finalize's one transaction: lock the upload, copy the file's rows into
+// samples (or, when some may be duplicates, stage them and insert the new ones), delete the
+// upload, commit.
 //
 // Cancelling ctx stops the running statement on the server: every pool comes from
 // database.Open, whose pgx context watcher sends PostgreSQL a cancel request (and drops the
@@ -91,19 +92,26 @@ func (s *Service) finalizeTx(ctx context.Context, req FinalizeRequest) (Result, 
 	}
 	// From here on the upload row is locked: PutChunk upserts that row before touching a
 	// chunk, so it waits for us and the chunks read on readConn cannot change meanwhile.
-	if _, err := tx.Exec(ctx, createStagingTable); err != nil {
-		return Result{}, fmt.Errorf("finalize: create staging table: %w", err)
-	}
-
 	copyStart := time.Now()
-	src, err := s.stage(ctx, tx, readConn, req, chunkList)
+	path := "copy"
+	src, inserted, ok, err := s.copyDirect(ctx, tx, readConn, req, chunkList)
 	if err != nil {
 		return Result{}, err
 	}
 	copied := time.Now()
-	inserted, err := s.insertStaged(ctx, tx, req.VehicleID, src)
-	if err != nil {
-		return Result{}, fmt.Errorf("finalize: insert rows: %w", err)
+	if !ok {
+		// Rows that may be duplicates: stage the file again and insert the new ones.
+		path = "staged"
+		if _, err := tx.Exec(ctx, createStagingTable); err != nil {
+			return Result{}, fmt.Errorf("finalize: create staging table: %w", err)
+		}
+		if src, err = s.stage(ctx, tx, readConn, req, chunkList); err != nil {
+			return Result{}, err
+		}
+		copied = time.Now()
+		if inserted, err = s.insertStaged(ctx, tx, req.VehicleID, src); err != nil {
+			return Result{}, fmt.Errorf("finalize: insert rows: %w", err)
+		}
 	}
 	insertedAt := time.Now()
 	if _, err := s.q.DeleteUpload(ctx, tx, db.DeleteUploadParams{VehicleID: req.VehicleID, FileName: req.FileName}); err != nil {
@@ -134,7 +142,7 @@ func (s *Service) finalizeTx(ctx context.Context, req FinalizeRequest) (Result, 
 		"vehicle_id", req.VehicleID, "file_name", req.FileName, "chunks", req.Total,
 		"rows_received", res.RowsReceived, "rows_inserted", res.RowsInserted,
 		"rows_duplicate", res.RowsDuplicate, "rows_invalid", res.RowsInvalid,
-		"duration", time.Since(start).String(),
+		"duration", time.Since(start).String(), "path", path,
 		"copy_duration", copied.Sub(copyStart).String(), "insert_duration", insertedAt.Sub(copied).String())
 	return res, nil
 }

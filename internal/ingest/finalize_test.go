@@ -446,7 +446,7 @@ func TestFinalizeConcurrentInsert(t *testing.T) {
 	// vehicle's key is made on first use) or its sample ...
 	waitFor(t, pool, `SELECT EXISTS (SELECT FROM pg_stat_activity
 		WHERE datname = current_database() AND wait_event_type = 'Lock'
-		  AND (query ILIKE 'insert into samples%' OR query ILIKE '%vehicle_key_for%'))`, done)
+		  AND (query ILIKE 'insert into samples%' OR query ILIKE 'copy%samples%' OR query ILIKE '%vehicle_key_for%'))`, done)
 	// ... which then commits: the finalize must count the row as a duplicate.
 	if err := other.Commit(t.Context()); err != nil {
 		t.Fatalf("commit: %v", err)
@@ -548,17 +548,20 @@ func TestFinalizeInterrupted(t *testing.T) {
 		name  string
 		query string // the statement to interrupt, as pg_stat_activity shows it
 		kill  bool   // terminate the backend instead of cancelling the context
+		dup   bool   // a file with a duplicate row, which takes the staged path
 	}{
-		{"cancel during COPY", "copy%ingest_rows%", false},
-		{"cancel during INSERT", "insert into samples%", false},
-		{"kill during COPY", "copy%ingest_rows%", true},
-		{"kill during INSERT", "insert into samples%", true},
+		{"cancel during direct COPY", "copy%samples%", false, false},
+		{"kill during direct COPY", "copy%samples%", true, false},
+		{"cancel during staged COPY", "copy%ingest_rows%", false, true},
+		{"cancel during INSERT", "insert into samples%", false, true},
+		{"kill during staged COPY", "copy%ingest_rows%", true, true},
+		{"kill during INSERT", "insert into samples%", true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			svc, pool := newService(t, ingest.Options{})
 			const rows = 150_000
-			total := uploadGenerated(t, svc, "veh1", "f.csv", rows, 1<<20)
+			total := uploadGeneratedDup(t, svc, "veh1", "f.csv", rows, 1<<20, tt.dup)
 
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()

@@ -56,6 +56,10 @@ type rowWriter struct {
 	r   *rand.Rand
 	ts  time.Time
 	odo float64
+	// dup, when set, writes the first row twice: a file with a duplicate, which takes the
+	// finalize's staged path.
+	dup bool
+	n   int
 }
 
 const realHeader = "timestamp,speed,odometer,soc,elevation,shift_state\n"
@@ -71,6 +75,15 @@ func newRowWriter(seed uint64) *rowWriter {
 // row appends one row such as "2022-07-12 16:41:00.966,37,47676.2,73,4,D"; parked rows
 // have null speed and shift state, as in the real data.
 func (w *rowWriter) row(b []byte) []byte {
+	start := len(b)
+	b = w.sample(b)
+	if w.n++; w.dup && w.n == 1 {
+		b = append(b, b[start:]...)
+	}
+	return b
+}
+
+func (w *rowWriter) sample(b []byte) []byte {
 	w.ts = w.ts.Add(time.Duration(900+w.r.IntN(200)) * time.Millisecond)
 	w.odo += w.r.Float64() / 50
 	b = w.ts.AppendFormat(b, "2006-01-02 15:04:05.000")
@@ -96,10 +109,17 @@ func genCSV(n int, seed uint64) []byte {
 // chunk count.
 func uploadGenerated(t testing.TB, svc *ingest.Service, vehicleID, fileName string, n int, chunkSize int) int {
 	t.Helper()
+	return uploadGeneratedDup(t, svc, vehicleID, fileName, n, chunkSize, false)
+}
+
+// uploadGeneratedDup is uploadGenerated, with the first row twice if dup.
+func uploadGeneratedDup(t testing.TB, svc *ingest.Service, vehicleID, fileName string, n int, chunkSize int, dup bool) int {
+	t.Helper()
 	// Generation is deterministic: a first pass measures the file, since every chunk must
 	// carry the total.
 	size := len(realHeader)
 	w := newRowWriter(7)
+	w.dup = dup
 	var line []byte
 	for range n {
 		line = w.row(line[:0])
@@ -108,6 +128,7 @@ func uploadGenerated(t testing.TB, svc *ingest.Service, vehicleID, fileName stri
 	total := (size + chunkSize - 1) / chunkSize
 
 	w = newRowWriter(7)
+	w.dup = dup
 	buf := append(make([]byte, 0, chunkSize+100), realHeader...)
 	index := 0
 	flush := func(b []byte) {

@@ -1,6 +1,8 @@
 package ingest
 
-// The SQL of a finalize that sqlc cannot generate, and the SQLSTATEs it expects.
+// The SQL of a finalize that sqlc cannot generate, and the SQLSTATEs it expects. A file none
+// of whose rows can be a duplicate is copied straight into samples (rows.go, copyDirect);
+// these statements are the staged path of every other file.
 
 // SQLSTATE lock_not_available, raised by FOR UPDATE NOWAIT.
 const codeLockNotAvailable = "55P03"
@@ -52,3 +54,7 @@ ON CONFLICT (vehicle_key, "timestamp") DO NOTHING`
 const codeUniqueViolation = "23505"
 
 var stagingColumns = []string{"line", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}
+
+// directColumns are the columns of samples a direct COPY fills, in stagingColumns' order with
+// the vehicle's key in place of the line.
+var directColumns = []string{"vehicle_key", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}

@@ -1,0 +1,169 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vehicle-data/vehicle-data/gen/db"
+	"github.com/vehicle-data/vehicle-data/internal/ingest"
+)
+
+// pathLog records the path of every finalize from the service's "upload finalized" lines.
+type pathLog struct {
+	mu    sync.Mutex
+	paths []string
+}
+
+func (l *pathLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *pathLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *pathLog) WithGroup(string) slog.Handler            { return l }
+func (l *pathLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "upload finalized" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "path" {
+			l.mu.Lock()
+			l.paths = append(l.paths, a.Value.String())
+			l.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (l *pathLog) last() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.paths) == 0 {
+		return ""
+	}
+	return l.paths[len(l.paths)-1]
+}
+
+// A finalize copies a file none of whose rows can be a duplicate straight into samples, and
+// stages any other file; both give the same rows, the new ones with ids in file order when
+// copied and in timestamp order when staged.
+func TestFinalizePaths(t *testing.T) {
+	log := &pathLog{}
+	svc, pool := newService(t, ingest.Options{Logger: slog.New(log)})
+	at := func(sec int) time.Time { return time.Date(2022, 7, 12, 16, 41, sec, 0, time.UTC) }
+	row := func(sec int) string { return at(sec).Format("2006-01-02 15:04:05") + ",1,10,50,0,D\n" }
+	tests := []struct {
+		name        string
+		stored      []int // seconds stored before the finalize
+		lines       []int // the file's rows, by second; -1 is an invalid row
+		skipInvalid bool
+		path        string
+		inserted    int64
+	}{
+		{"new rows", nil, []int{1, 2, 3, 4}, false, "copy", 4},
+		{"new rows out of order", nil, []int{3, 1, 2}, false, "copy", 3},
+		{"invalid rows skipped", nil, []int{1, -1, 2, -1, 3}, true, "copy", 3},
+		{"only invalid rows, skipped", nil, []int{-1, -1}, true, "copy", 0},
+		{"after the stored rows", []int{1, 2}, []int{3, 5, 4}, false, "copy", 3},
+		{"before the stored rows", []int{4, 5}, []int{1, 2, 3}, false, "copy", 3},
+		{"first row stored", []int{1}, []int{1, 2, 3}, false, "staged", 2},
+		{"last row stored", []int{3}, []int{1, 2, 3}, false, "staged", 2},
+		{"in a gap of the stored rows", []int{1, 4}, []int{2, 3}, false, "staged", 2},
+		{"a duplicate in the file", nil, []int{1, 2, 2, 3}, false, "staged", 3},
+		{"a duplicate at the file's end", nil, []int{1, 2, 3, 1}, false, "staged", 3},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vehicleID := "paths" + string(rune('a'+i))
+			for _, sec := range tt.stored {
+				_, err := db.New().CreateVehicleData(t.Context(), pool, db.CreateVehicleDataParams{
+					VehicleID: vehicleID, Timestamp: at(sec), Odometer: 9, Soc: 9, Elevation: 9,
+				})
+				if err != nil {
+					t.Fatalf("store a record: %v", err)
+				}
+			}
+			var file strings.Builder
+			file.WriteString(realHeader)
+			want := slices.Clone(tt.stored)
+			for _, sec := range tt.lines {
+				if sec < 0 {
+					file.WriteString("2022-07-12 16:41:00,1,10,101,0,D\n") // soc out of range
+					continue
+				}
+				file.WriteString(row(sec))
+				if !slices.Contains(want, sec) {
+					want = append(want, sec)
+				}
+			}
+			slices.Sort(want)
+			total := upload(t, svc, vehicleID, "f.csv", []byte(file.String()), 1<<20)
+			res := finalize(t, svc, vehicleID, "f.csv", total, tt.skipInvalid)
+			if res.RowsInserted != tt.inserted {
+				t.Errorf("inserted %d rows, want %d", res.RowsInserted, tt.inserted)
+			}
+			if got := log.last(); got != tt.path {
+				t.Errorf("path = %q, want %q", got, tt.path)
+			}
+			// The stored rows, and the new rows' ids in the order the path gives them.
+			order := `"timestamp"`
+			if tt.path == "copy" {
+				order = "id"
+			}
+			rows, err := pool.Query(t.Context(), `SELECT extract(second FROM "timestamp")::int, id FROM vehicle_data WHERE vehicle_id = $1 ORDER BY `+order, vehicleID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, inserted []int
+			var lastID int64
+			for rows.Next() {
+				var sec int
+				var id int64
+				if err := rows.Scan(&sec, &id); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, sec)
+				if !slices.Contains(tt.stored, sec) {
+					inserted = append(inserted, sec)
+					if id <= lastID {
+						t.Errorf("id %d at second %d is not after the id %d before it", id, sec, lastID)
+					}
+					lastID = id
+				}
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("stored seconds %v, want %v", got, want)
+			}
+			// Copied rows keep the file's order.
+			if tt.path == "copy" && !slices.Equal(inserted, validNew(tt.lines, tt.stored)) {
+				t.Errorf("new rows by id %v, want the file's order %v", inserted, validNew(tt.lines, tt.stored))
+			}
+			// A file without a valid row leaves no vehicle behind.
+			var vehicles []json.RawMessage
+			if err := pool.QueryRow(t.Context(), `SELECT coalesce(json_agg(vehicle_id), '[]') FROM vehicles WHERE vehicle_id = $1`, vehicleID).Scan(&vehicles); err != nil {
+				t.Fatal(err)
+			}
+			if wantN := min(len(want), 1); len(vehicles) != wantN {
+				t.Errorf("vehicles named %s: %d, want %d", vehicleID, len(vehicles), wantN)
+			}
+		})
+	}
+}
+
+// validNew is the file's valid rows not stored, in file order.
+func validNew(lines, stored []int) []int {
+	var out []int
+	for _, sec := range lines {
+		if sec >= 0 && !slices.Contains(stored, sec) {
+			out = append(out, sec)
+		}
+	}
+	return out
+}
