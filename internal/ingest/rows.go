@@ -33,7 +33,7 @@ func (s *Service) stage(ctx context.Context, tx pgx.Tx, readConn *pgxpool.Conn, 
 
 // copyDirect streams the file's valid rows straight into samples when none of them can be a
 // duplicate: the common file, a vehicle's log newer (or older) than everything stored. It skips
-// the staging table, its sort and the anti-join, about a fifth of a finalize. ok is false, with
+// the staging table, its sort and the anti-join, about a quarter of a finalize. ok is false, with
 // everything it did rolled back, for any other file: a row inside the span of the vehicle's
 // stored rows ends the COPY at once (at the first row for a file uploaded twice), and a
 // timestamp that comes twice in the file fails it with unique_violation. Rows go in in file
