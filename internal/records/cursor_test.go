@@ -293,16 +293,19 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 	// 6,000 rows are too few for a seek from seekFrom: the second store seeks from deferredFrom.
 	stores := []*Store{NewStore(pool, StoreOptions{}), NewStore(pool, StoreOptions{seekFrom: deferredFrom})}
 	fields := []string{"id", "vehicle_id", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}
-	for i := range 60 {
+	for i := range 68 {
 		o := Order{{Field: fields[rng.IntN(len(fields))], Desc: rng.IntN(2) == 0}}
 		if i%2 == 0 {
 			o[0].Field = []string{"timestamp", "odometer", "speed", "id", "soc", "elevation"}[i/2%6]
+		}
+		if i >= 60 { // soc and elevation across vehicles, each way (boundedPage's shared bound)
+			o[0] = OrderField{Field: []string{"soc", "elevation"}[i%2], Desc: i/2%2 == 0}
 		}
 		if rng.IntN(2) == 0 {
 			o = append(o, OrderField{Field: fields[rng.IntN(len(fields))], Desc: rng.IntN(2) == 0})
 		}
 		var f Filter
-		if i%5 != 4 {
+		if i%5 != 4 && i < 60 {
 			v := fmt.Sprintf("v%d", rng.IntN(2))
 			f.VehicleID = &v
 		}
