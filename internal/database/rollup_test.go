@@ -51,6 +51,14 @@ func TestRollupsMatchSamples(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Across the origin of the trigger's date_bin (2000-01-01 UTC) and long before it, on and
+	// off minute and hour edges: the buckets must be date_trunc's.
+	if _, err := pool.Exec(ctx, `INSERT INTO samples (vehicle_key, "timestamp", speed, odometer, soc, elevation, shift_state)
+		SELECT vehicle_key_for('v0'), t + make_interval(secs => g * 7.5), g, g, g % 101, g, NULL
+		FROM unnest(ARRAY[timestamptz '1999-12-31 23:50:00+00', timestamptz '1969-12-31 23:59:00+00', timestamptz '1500-06-30 22:55:00.25+00']) t,
+		     generate_series(0, 199) g`); err != nil {
+		t.Fatal(err)
+	}
 	check("inserts")
 	if _, err := pool.Exec(ctx, `UPDATE samples SET speed = NULL, odometer = odometer + 1000 WHERE id % 7 = 0`); err != nil {
 		t.Fatal(err)
