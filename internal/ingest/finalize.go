@@ -198,8 +198,9 @@ func (s *Service) insertStaged(ctx context.Context, tx pgx.Tx, vehicleID string,
 	if err == nil {
 		return tag.RowsAffected(), sp.Commit(ctx) // releases the savepoint
 	}
+	// A deadlock too: a direct COPY of the same vehicle inserts in its file's order, not in ours.
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != codeUniqueViolation {
+	if !errors.As(err, &pgErr) || pgErr.Code != codeUniqueViolation && pgErr.Code != codeDeadlockDetected {
 		return 0, err
 	}
 	if err := sp.Rollback(ctx); err != nil {

@@ -167,3 +167,82 @@ func validNew(lines, stored []int) []int {
 	}
 	return out
 }
+
+// A direct COPY inserts in file order, so it can wait for another insert of the vehicle's
+// timestamps that waits for it in turn, and so can the staged path's insert (in timestamp order)
+// against a direct COPY. The finalize that PostgreSQL makes the deadlock's victim (the one that
+// waited first) goes on to the next path, which skips the other's rows, instead of failing.
+func TestFinalizeDeadlock(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		inSpan bool   // a stored row before the file's too: the staged path
+		query  string // the statement that waits, as pg_stat_activity shows it
+	}{
+		{"direct COPY", false, "copy%samples%"},
+		{"staged insert", true, "insert into samples%"},
+	} {
+		t.Run(tt.name, func(t *testing.T) { finalizeDeadlock(t, tt.inSpan, tt.query) })
+	}
+}
+
+func finalizeDeadlock(t *testing.T, inSpan bool, query string) {
+	log := &pathLog{}
+	svc, pool := newService(t, ingest.Options{Logger: slog.New(log)})
+	ctx := t.Context()
+	at := func(sec int) time.Time { return time.Date(2022, 7, 12, 16, 41, sec, 0, time.UTC) }
+	store := func(q db.DBTX, sec int) error {
+		_, err := db.New().CreateVehicleData(ctx, q, db.CreateVehicleDataParams{VehicleID: "veh1", Timestamp: at(sec), Odometer: 9, Soc: 9, Elevation: 9})
+		return err
+	}
+	// A stored row after the file's: the vehicle exists, and the file takes the direct path;
+	// with one before it as well, the staged path.
+	stored := []int{50}
+	if inSpan {
+		stored = append(stored, 0)
+	}
+	for _, sec := range stored {
+		if err := store(pool, sec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := realHeader + at(1).Format("2006-01-02 15:04:05") + ",1,2,3,4,D\n" + at(2).Format("2006-01-02 15:04:05") + ",1,2,3,4,D\n"
+	total := upload(t, svc, "veh1", "f.csv", []byte(file), 1<<20)
+
+	other, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(context.WithoutCancel(ctx))
+	if err := store(other, 2); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var res ingest.Result
+	go func() {
+		var err error
+		res, err = svc.Finalize(ctx, ingest.FinalizeRequest{VehicleID: "veh1", FileName: "f.csv", Total: total})
+		done <- err
+	}()
+	// The insert has stored second 1 and waits for the other's second 2 ...
+	waitFor(t, pool, `SELECT EXISTS (SELECT FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '`+query+`')`, done)
+	// ... and the other now waits for its second 1: a deadlock, found after deadlock_timeout.
+	if err := store(other, 1); err != nil {
+		t.Fatalf("the other transaction, which waited second, was the deadlock's victim: %v", err)
+	}
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Finalize: %v", err)
+	}
+	if res.RowsInserted != 0 || res.RowsDuplicate != 2 {
+		t.Errorf("result = %+v, want 0 inserted, 2 duplicate", res)
+	}
+	if got := log.last(); got != "staged" {
+		t.Errorf("path = %q, want staged", got)
+	}
+	if got := storedRows(t, pool, "veh1"); len(got) != 2+len(stored) {
+		t.Errorf("stored %+v, want the other's seconds 1 and 2 and seconds %v", got, stored)
+	}
+}

@@ -36,7 +36,8 @@ func (s *Service) stage(ctx context.Context, tx pgx.Tx, readConn *pgxpool.Conn, 
 // the staging table, its sort and the anti-join, about a quarter of a finalize. ok is false, with
 // everything it did rolled back, for any other file: a row inside the span of the vehicle's
 // stored rows ends the COPY at once (at the first row for a file uploaded twice), and a
-// timestamp that comes twice in the file fails it with unique_violation. Rows go in in file
+// timestamp that comes twice in the file, or that another insert stores meanwhile, fails it with
+// unique_violation (or, when both wait for each other, deadlock_detected). Rows go in in file
 // order, so a file's few rows out of order get their ids in that order. Otherwise the results
 // are stage's (a *RowsInvalidError, a 400) and the rows inserted.
 func (s *Service) copyDirect(ctx context.Context, tx pgx.Tx, readConn *pgxpool.Conn, req FinalizeRequest, chunkList []db.ListUploadChunksRow) (src *rowSource, inserted int64, ok bool, err error) {
@@ -61,7 +62,9 @@ func (s *Service) copyDirect(ctx context.Context, tx pgx.Tx, readConn *pgxpool.C
 	}
 	inserted, err = sp.CopyFrom(ctx, pgx.Identifier{"samples"}, directColumns, src)
 	var pgErr *pgconn.PgError
-	if errors.Is(src.err, errMayDuplicate) || errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation {
+	// A deadlock can only be with another insert of the same vehicle's timestamps: the staged
+	// path inserts in timestamp order and skips what the other committed.
+	if errors.Is(src.err, errMayDuplicate) || errors.As(err, &pgErr) && (pgErr.Code == codeUniqueViolation || pgErr.Code == codeDeadlockDetected) {
 		return nil, 0, false, sp.Rollback(ctx)
 	}
 	if err := src.finish(err); err != nil {

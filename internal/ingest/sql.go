@@ -53,6 +53,10 @@ ON CONFLICT (vehicle_key, "timestamp") DO NOTHING`
 // SQLSTATE unique_violation.
 const codeUniqueViolation = "23505"
 
+// SQLSTATE deadlock_detected: a direct COPY inserts in file order, so two finalizes of the same
+// vehicle whose files share timestamps in different orders can each wait for the other's row.
+const codeDeadlockDetected = "40P01"
+
 var stagingColumns = []string{"line", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}
 
 // directColumns are the columns of samples a direct COPY fills, in stagingColumns' order with
