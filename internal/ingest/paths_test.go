@@ -2,7 +2,6 @@ package ingest_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"slices"
 	"strings"
@@ -146,12 +145,12 @@ func TestFinalizePaths(t *testing.T) {
 				t.Errorf("new rows by id %v, want the file's order %v", inserted, validNew(tt.lines, tt.stored))
 			}
 			// A file without a valid row leaves no vehicle behind.
-			var vehicles []json.RawMessage
-			if err := pool.QueryRow(t.Context(), `SELECT coalesce(json_agg(vehicle_id), '[]') FROM vehicles WHERE vehicle_id = $1`, vehicleID).Scan(&vehicles); err != nil {
+			var vehicles int
+			if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM vehicles WHERE vehicle_id = $1`, vehicleID).Scan(&vehicles); err != nil {
 				t.Fatal(err)
 			}
-			if wantN := min(len(want), 1); len(vehicles) != wantN {
-				t.Errorf("vehicles named %s: %d, want %d", vehicleID, len(vehicles), wantN)
+			if wantN := min(len(want), 1); vehicles != wantN {
+				t.Errorf("vehicles named %s: %d, want %d", vehicleID, vehicles, wantN)
 			}
 		})
 	}
