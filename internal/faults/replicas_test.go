@@ -592,7 +592,7 @@ func TestReplicasPurgeDuringFinalize(t *testing.T) {
 	const (
 		vehicle  = "fx-purge"
 		file     = "big.csv"
-		rows     = 300_000 // a finalize of a few seconds
+		rows     = 800_000 // a finalize of a few seconds (1.6-1.8 s at 300,000 with the direct COPY: too close)
 		maxAge   = time.Second
 		interval = 200 * time.Millisecond
 		stale    = 6
