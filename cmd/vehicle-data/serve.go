@@ -17,6 +17,7 @@ import (
 	"github.com/vehicle-data/vehicle-data/internal/dashboard"
 	"github.com/vehicle-data/vehicle-data/internal/database"
 	"github.com/vehicle-data/vehicle-data/internal/docs"
+	"github.com/vehicle-data/vehicle-data/internal/drain"
 	"github.com/vehicle-data/vehicle-data/internal/ingest"
 	"github.com/vehicle-data/vehicle-data/internal/metrics"
 	"github.com/vehicle-data/vehicle-data/internal/pgembed"
@@ -138,7 +139,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		UI:       dash,
 	})
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := drain.Listen(ctx, cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
@@ -180,8 +181,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// a second to start their request: Shutdown drops a request it reads after it began
 	// (net/http hangs up right after reading it), which would be the fate of a request a proxy
 	// sent on a connection it opened just before the listener closed. A proxy cannot retry
-	// such a POST on another replica.
-	_ = ln.Close()
+	// such a POST on another replica. For the same reason the listener stops new handshakes
+	// and lets the server accept what the kernel has queued before it closes (a close resets
+	// queued connections, requests sent and all).
+	if queued, err := drain.CloseListener(ln, time.Second); err != nil {
+		logger.Warn("closing the listener", "err", err)
+	} else {
+		logger.Info("listener closed", "queued", queued)
+	}
 	<-errc // Serve has returned, so Shutdown has no listener left to close
 	fresh.waitNone(time.Second)
 	// Shutdown closes idle kept-alive connections at once, and a proxy may be sending on

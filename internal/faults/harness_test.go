@@ -545,6 +545,22 @@ func (s *server) errorLines(n int) string {
 	return strings.Join(out, "\n")
 }
 
+// logRecords are the log's records with message msg, each decoded as a map.
+func (s *server) logRecords(msg string) []map[string]any {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return nil
+	}
+	var out []map[string]any
+	for _, line := range strings.Split(string(b), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
 func (s *server) logTail() string {
 	b, err := os.ReadFile(s.logPath)
 	if err != nil {

@@ -181,7 +181,8 @@ func TestReplicasBehindNginx(t *testing.T) {
 	if err := loadRows(t.Context(), db, seedVehicle, seedRows); err != nil {
 		t.Fatal(err)
 	}
-	cl := startCluster(t, db, map[string]string{"DRAIN_DELAY": "2s", "SHUTDOWN_TIMEOUT": "10s"})
+	// LOG_LEVEL info: the rolling restart reads each replica's "listener closed" record.
+	cl := startCluster(t, db, map[string]string{"DRAIN_DELAY": "2s", "SHUTDOWN_TIMEOUT": "10s", "LOG_LEVEL": "info"})
 
 	t.Run("chunks-spread", func(t *testing.T) { replicasChunksSpread(t, cl, db) })
 	t.Run("concurrent-finalize", func(t *testing.T) { replicasConcurrentFinalize(t, cl, db) })
@@ -561,10 +562,24 @@ func replicasRollingRestart(t *testing.T, cl *cluster, db, seedVehicle string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each replica, as it stopped, let the server accept the connections the kernel had queued
+	// before closing its listener (a plain close resets them, POSTs sent and all): how many.
+	var queued []string
+	for i, s := range cl.replicas {
+		for _, rec := range s.logRecords("closing the listener") {
+			t.Errorf("replica %d could not close its listener gracefully: %v", i, rec["err"])
+		}
+		for _, rec := range s.logRecords("listener closed") {
+			queued = append(queued, fmt.Sprint(rec["queued"]))
+		}
+	}
+	if len(queued) != len(downs) {
+		t.Errorf("%d replicas logged their listener closed, want %d", len(queued), len(downs))
+	}
 	failed := nfailures()
-	t.Logf("FAULTS replicas-rolling-restart requests=%d failed=%d restarts=%d took=%s exit+start=%s proxied=%d retried=%d retried_post=%d refused_connects=%d created=%d created_listed=%d finalized_rows=%d stored_rows=%d",
+	t.Logf("FAULTS replicas-rolling-restart requests=%d failed=%d restarts=%d took=%s exit+start=%s proxied=%d retried=%d retried_post=%d refused_connects=%d queued_at_close=%s created=%d created_listed=%d finalized_rows=%d stored_rows=%d",
 		requests.Load(), failed, len(downs), secs(took), strings.Join(downs, ","), len(entries), retried, retriedPOST, refused,
-		created.Load(), createdStored, inserted.Load(), stored)
+		strings.Join(queued, ","), created.Load(), createdStored, inserted.Load(), stored)
 	mu.Lock()
 	var answers []string
 	for _, k := range slices.Sorted(maps.Keys(counts)) {
