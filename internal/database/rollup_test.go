@@ -20,6 +20,22 @@ func rollupDiff(t *testing.T, exec func(sql string) int64, table, unit string) i
 	return exec(`SELECT count(*) FROM ((` + kept + ` EXCEPT ` + fresh + `) UNION ALL (` + fresh + ` EXCEPT ` + kept + `)) d`)
 }
 
+// hourEdgesDiff counts the hour rollup rows whose edge values are not those of the samples at
+// the hour's first and last timestamp (speed: at the first and last with a speed).
+func hourEdgesDiff(t *testing.T, exec func(sql string) int64) int64 {
+	t.Helper()
+	return exec(`SELECT count(*) FROM sample_hours h
+		JOIN samples f ON f.vehicle_key = h.vehicle_key AND f."timestamp" = h.ts_min
+		JOIN samples l ON l.vehicle_key = h.vehicle_key AND l."timestamp" = h.ts_max
+		LEFT JOIN samples sf ON sf.vehicle_key = h.vehicle_key AND sf."timestamp" = h.speed_first_ts
+		LEFT JOIN samples sl ON sl.vehicle_key = h.vehicle_key AND sl."timestamp" = h.speed_last_ts
+		WHERE (h.odometer_first, h.soc_first, h.elevation_first, h.odometer_last, h.soc_last, h.elevation_last)
+		      IS DISTINCT FROM (f.odometer, f.soc, f.elevation, l.odometer, l.soc, l.elevation)
+		   OR (h.speed_first, h.speed_last) IS DISTINCT FROM (sf.speed, sl.speed)`) +
+		// and none without its edge rows
+		exec(`SELECT count(*) FROM sample_hours h WHERE NOT EXISTS (SELECT FROM samples s WHERE s.vehicle_key = h.vehicle_key AND s."timestamp" = h.ts_min)`)
+}
+
 // The rollups the triggers keep equal the figures of the samples they summarise, ids included,
 // after interleaved inserts into the same minutes, an update and a delete.
 func TestRollupsMatchSamples(t *testing.T) {
@@ -40,10 +56,14 @@ func TestRollupsMatchSamples(t *testing.T) {
 				t.Errorf("after %s: %s differs from samples in %d rows", step, r[0], d)
 			}
 		}
+		if d := hourEdgesDiff(t, exec); d != 0 {
+			t.Errorf("after %s: the edge values of %d hours differ from their samples'", step, d)
+		}
 	}
 	// Three statements, each every third second of two vehicles over three hours: every minute
-	// and hour is written by all three.
-	for k := range 3 {
+	// and hour is written by all three. The second holds each hour's first rows and the third
+	// its last, so that merging the hours' edge values takes the new side and the old one.
+	for _, k := range []int{1, 0, 2} {
 		if _, err := pool.Exec(ctx, `INSERT INTO samples (vehicle_key, "timestamp", speed, odometer, soc, elevation, shift_state)
 			SELECT vehicle_key_for('v' || (g % 2)), timestamp '2024-03-31 22:00' + make_interval(secs => g * 3 + $1),
 			       CASE WHEN g % 5 = 0 THEN NULL ELSE (g * 7 + $1) % 130 END, g + $1, (g + $1) % 101, g % 50 - 10, 'D'
