@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/vehicle-data/vehicle-data/internal/apperr"
 	"github.com/vehicle-data/vehicle-data/internal/database"
@@ -293,7 +294,7 @@ func (s *Store) buckets(ctx context.Context, tx pgx.Tx, key int32, q SeriesQuery
 	if err != nil {
 		return nil, fmt.Errorf("series query: %w", err)
 	}
-	aggs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[bucketAggregate])
+	aggs, err := scanAggregates(rows, int(min(BucketCount(from, to, q.Loc, width), 1<<16)))
 	if err != nil {
 		return nil, fmt.Errorf("series query: %w", err)
 	}
@@ -301,12 +302,17 @@ func (s *Store) buckets(ctx context.Context, tx pgx.Tx, key int32, q SeriesQuery
 	if err != nil {
 		return nil, err
 	}
+	// One allocation for every bucket's figures, one for their pointers: a response of 1,000
+	// buckets made 5,000 small objects for the garbage collector before.
+	nf := len(q.Fields)
+	stats, ptrs := make([]Stats, len(aggs)*nf), make([]*Stats, len(aggs)*nf)
 	out := make([]Bucket, 0, len(aggs))
-	for _, a := range aggs {
+	for i, a := range aggs {
 		if a.N == 0 {
 			continue // a rollup range that held no rows (cannot happen; the rollups keep no empty rows)
 		}
-		bk := Bucket{Count: a.N, Stats: make([]*Stats, len(q.Fields))}
+		base := i * nf
+		bk := Bucket{Count: a.N, Stats: ptrs[base : base+nf : base+nf]}
 		if bounds != nil {
 			bk.Start = bounds[a.B-1]
 		} else {
@@ -314,30 +320,26 @@ func (s *Store) buckets(ctx context.Context, tx pgx.Tx, key int32, q SeriesQuery
 		}
 		first, last := edges.vals[a.TsMin.UnixMicro()], edges.vals[a.TsMax.UnixMicro()]
 		for j, f := range q.Fields {
+			st := &stats[base+j]
 			switch f {
 			case "speed":
-				if a.SpeedN > 0 {
-					bk.Stats[j] = &Stats{Min: *a.SpeedMin, Max: *a.SpeedMax, Avg: a.SpeedSum / float64(a.SpeedN),
-						First: deref(edges.speeds[a.SpeedFirstTs.UnixMicro()]), Last: deref(edges.speeds[a.SpeedLastTs.UnixMicro()])}
+				if a.SpeedN == 0 {
+					continue // no speed in the bucket: null
 				}
+				*st = Stats{Min: a.SpeedMin.Float64, Max: a.SpeedMax.Float64, Avg: a.SpeedSum / float64(a.SpeedN),
+					First: edges.speeds[a.SpeedFirstTs.Time.UnixMicro()], Last: edges.speeds[a.SpeedLastTs.Time.UnixMicro()]}
 			case "odometer":
-				bk.Stats[j] = &Stats{Min: a.OdometerMin, Max: a.OdometerMax, Avg: a.OdometerSum / float64(a.N), First: first.odometer, Last: last.odometer}
+				*st = Stats{Min: a.OdometerMin, Max: a.OdometerMax, Avg: a.OdometerSum / float64(a.N), First: first.odometer, Last: last.odometer}
 			case "soc":
-				bk.Stats[j] = &Stats{Min: a.SocMin, Max: a.SocMax, Avg: a.SocSum / float64(a.N), First: first.soc, Last: last.soc}
+				*st = Stats{Min: a.SocMin, Max: a.SocMax, Avg: a.SocSum / float64(a.N), First: first.soc, Last: last.soc}
 			case "elevation":
-				bk.Stats[j] = &Stats{Min: a.ElevationMin, Max: a.ElevationMax, Avg: a.ElevationSum / float64(a.N), First: first.elevation, Last: last.elevation}
+				*st = Stats{Min: a.ElevationMin, Max: a.ElevationMax, Avg: a.ElevationSum / float64(a.N), First: first.elevation, Last: last.elevation}
 			}
+			bk.Stats[j] = st
 		}
 		out = append(out, bk)
 	}
 	return out, nil
-}
-
-func deref(v *float64) float64 {
-	if v == nil {
-		return 0
-	}
-	return *v
 }
 
 // bucketAggregate is one bucket's row of the series query.
@@ -346,15 +348,34 @@ type bucketAggregate struct {
 	N                         int64
 	TsMin, TsMax              time.Time
 	SpeedN                    int64
-	SpeedMin, SpeedMax        *float64
+	SpeedMin, SpeedMax        pgtype.Float8 // value types: no allocation a row
 	SpeedSum                  float64
-	SpeedFirstTs, SpeedLastTs *time.Time
+	SpeedFirstTs, SpeedLastTs pgtype.Timestamptz
 	OdometerMin, OdometerMax  float64
 	OdometerSum               float64
 	SocMin, SocMax, SocSum    float64
 	ElevationMin              float64
 	ElevationMax              float64
 	ElevationSum              float64
+}
+
+// scanAggregates reads the series query's rows by position, without the reflection of
+// pgx.RowToStructByPos (a fifth of the server's time under the series mix).
+func scanAggregates(rows pgx.Rows, buckets int) ([]bucketAggregate, error) {
+	defer rows.Close()
+	var (
+		out = make([]bucketAggregate, 0, buckets)
+		a   bucketAggregate // scanned into in place: a variable in the loop would be allocated a row
+	)
+	for rows.Next() {
+		if err := rows.Scan(&a.B, &a.N, &a.TsMin, &a.TsMax, &a.SpeedN, &a.SpeedMin, &a.SpeedMax, &a.SpeedSum,
+			&a.SpeedFirstTs, &a.SpeedLastTs, &a.OdometerMin, &a.OdometerMax, &a.OdometerSum,
+			&a.SocMin, &a.SocMax, &a.SocSum, &a.ElevationMin, &a.ElevationMax, &a.ElevationSum); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }
 
 // edgeRow is what a bucket's first and last values need of the row at its first or last
@@ -366,7 +387,7 @@ type edgeRow struct {
 // edges are the values of the rows at the timestamps the aggregates name, by Unix microsecond.
 type edges struct {
 	vals   map[int64]edgeRow
-	speeds map[int64]*float64
+	speeds map[int64]float64 // at the timestamps with a speed
 }
 
 // edgeValues finds the rows at the timestamps that hold the buckets' first and last values. An
@@ -374,7 +395,7 @@ type edges struct {
 // values: one small index's lookups instead of the samples'. The rest (edges in the minutes or
 // ragged ends, and every edge of a series below an hour) are looked up among the samples.
 func edgeValues(ctx context.Context, tx pgx.Tx, key int32, aggs []bucketAggregate, hours []span) (edges, error) {
-	e := edges{vals: make(map[int64]edgeRow, 2*len(aggs)), speeds: make(map[int64]*float64, 2*len(aggs))}
+	e := edges{vals: make(map[int64]edgeRow, 2*len(aggs)), speeds: make(map[int64]float64, 2*len(aggs))}
 	inHours := func(t time.Time) bool {
 		for _, sp := range hours {
 			if (sp.lo == nil || !t.Before(*sp.lo)) && (sp.hi == nil || t.Before(*sp.hi)) {
@@ -404,8 +425,8 @@ func edgeValues(ctx context.Context, tx pgx.Tx, key int32, aggs []bucketAggregat
 				needRow(t)
 			}
 		}
-		if a.SpeedFirstTs != nil {
-			for _, t := range []time.Time{*a.SpeedFirstTs, *a.SpeedLastTs} {
+		if a.SpeedFirstTs.Valid {
+			for _, t := range []time.Time{a.SpeedFirstTs.Time, a.SpeedLastTs.Time} {
 				if !needHour(t) {
 					needRow(t)
 				}
@@ -427,21 +448,21 @@ func edgeValues(ctx context.Context, tx pgx.Tx, key int32, aggs []bucketAggregat
 		if err != nil {
 			return e, fmt.Errorf("series hour edges: %w", err)
 		}
+		var ( // outside the loop: each would be allocated a row, escaping through Scan
+			tsMin, tsMax              time.Time
+			speedFirstTs, speedLastTs pgtype.Timestamptz
+			speedFirst, speedLast     pgtype.Float8
+			first, last               edgeRow
+		)
 		for rows.Next() {
-			var (
-				tsMin, tsMax              time.Time
-				speedFirstTs, speedLastTs *time.Time
-				speedFirst, speedLast     *float64
-				first, last               edgeRow
-			)
 			if err := rows.Scan(&tsMin, &tsMax, &speedFirstTs, &speedLastTs, &speedFirst, &speedLast,
 				&first.odometer, &last.odometer, &first.soc, &last.soc, &first.elevation, &last.elevation); err != nil {
 				rows.Close()
 				return e, fmt.Errorf("series hour edges: %w", err)
 			}
 			e.vals[tsMin.UnixMicro()], e.vals[tsMax.UnixMicro()] = first, last
-			if speedFirstTs != nil {
-				e.speeds[speedFirstTs.UnixMicro()], e.speeds[speedLastTs.UnixMicro()] = speedFirst, speedLast
+			if speedFirstTs.Valid {
+				e.speeds[speedFirstTs.Time.UnixMicro()], e.speeds[speedLastTs.Time.UnixMicro()] = speedFirst.Float64, speedLast.Float64
 			}
 		}
 		if err := rows.Err(); err != nil {
@@ -457,16 +478,19 @@ func edgeValues(ctx context.Context, tx pgx.Tx, key int32, aggs []bucketAggregat
 		return e, fmt.Errorf("series edges: %w", err)
 	}
 	defer rows.Close()
+	var (
+		t     time.Time
+		speed pgtype.Float8
+		v     edgeRow
+	)
 	for rows.Next() {
-		var (
-			t     time.Time
-			speed *float64
-			v     edgeRow
-		)
 		if err := rows.Scan(&t, &speed, &v.odometer, &v.soc, &v.elevation); err != nil {
 			return e, fmt.Errorf("series edges: %w", err)
 		}
-		e.vals[t.UnixMicro()], e.speeds[t.UnixMicro()] = v, speed
+		e.vals[t.UnixMicro()] = v
+		if speed.Valid {
+			e.speeds[t.UnixMicro()] = speed.Float64
+		}
 	}
 	return e, rows.Err()
 }
