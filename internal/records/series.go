@@ -367,10 +367,12 @@ func scanAggregates(rows pgx.Rows, buckets int) ([]bucketAggregate, error) {
 		out = make([]bucketAggregate, 0, buckets)
 		a   bucketAggregate // scanned into in place: a variable in the loop would be allocated a row
 	)
+	// One slice of destinations for every row: a variadic call would allocate one a row.
+	dest := []any{&a.B, &a.N, &a.TsMin, &a.TsMax, &a.SpeedN, &a.SpeedMin, &a.SpeedMax, &a.SpeedSum,
+		&a.SpeedFirstTs, &a.SpeedLastTs, &a.OdometerMin, &a.OdometerMax, &a.OdometerSum,
+		&a.SocMin, &a.SocMax, &a.SocSum, &a.ElevationMin, &a.ElevationMax, &a.ElevationSum}
 	for rows.Next() {
-		if err := rows.Scan(&a.B, &a.N, &a.TsMin, &a.TsMax, &a.SpeedN, &a.SpeedMin, &a.SpeedMax, &a.SpeedSum,
-			&a.SpeedFirstTs, &a.SpeedLastTs, &a.OdometerMin, &a.OdometerMax, &a.OdometerSum,
-			&a.SocMin, &a.SocMax, &a.SocSum, &a.ElevationMin, &a.ElevationMax, &a.ElevationSum); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
 		out = append(out, a)
@@ -454,9 +456,10 @@ func edgeValues(ctx context.Context, tx pgx.Tx, key int32, aggs []bucketAggregat
 			speedFirst, speedLast     pgtype.Float8
 			first, last               edgeRow
 		)
+		dest := []any{&tsMin, &tsMax, &speedFirstTs, &speedLastTs, &speedFirst, &speedLast,
+			&first.odometer, &last.odometer, &first.soc, &last.soc, &first.elevation, &last.elevation}
 		for rows.Next() {
-			if err := rows.Scan(&tsMin, &tsMax, &speedFirstTs, &speedLastTs, &speedFirst, &speedLast,
-				&first.odometer, &last.odometer, &first.soc, &last.soc, &first.elevation, &last.elevation); err != nil {
+			if err := rows.Scan(dest...); err != nil {
 				rows.Close()
 				return e, fmt.Errorf("series hour edges: %w", err)
 			}
@@ -483,8 +486,9 @@ func edgeValues(ctx context.Context, tx pgx.Tx, key int32, aggs []bucketAggregat
 		speed pgtype.Float8
 		v     edgeRow
 	)
+	dest := []any{&t, &speed, &v.odometer, &v.soc, &v.elevation}
 	for rows.Next() {
-		if err := rows.Scan(&t, &speed, &v.odometer, &v.soc, &v.elevation); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return e, fmt.Errorf("series edges: %w", err)
 		}
 		e.vals[t.UnixMicro()] = v
