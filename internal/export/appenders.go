@@ -14,6 +14,13 @@ import (
 // shortest representation, exponent form below 1e-6 and from 1e21 on, with
 // the exponent not padded ("1e-7", not "1e-07"). f must be finite.
 func appendFloat(b []byte, f float64) []byte {
+	// Whole numbers (socs, elevations, most speeds) as integers: the same digits, several
+	// times faster than the shortest-representation search, which was a sixth of the server's
+	// time under the series mix. Below 1e15 every integer is exact and prints in full; -0 is
+	// "-0" in encoding/json.
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 && (f != 0 || !math.Signbit(f)) {
+		return strconv.AppendInt(b, int64(f), 10)
+	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'

@@ -31,6 +31,18 @@ func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
 			check(t, math.Nextafter(f, math.Inf(-1)))
 		}
 	})
+	t.Run("whole numbers", func(t *testing.T) { // appendFloat's fast path and its edges
+		for _, f := range []float64{0, math.Copysign(0, -1), 1, 1e15 - 1, 1e15, 1e15 + 1, 1 << 53, 1<<53 + 2, 1e20, 1e21} {
+			check(t, f)
+			check(t, -f)
+		}
+		rng := rand.New(rand.NewPCG(3, 4))
+		for range 100_000 {
+			f := math.Trunc(randomFloat(rng))
+			check(t, f)
+			check(t, float64(rng.Int64N(2_000_000)-1_000_000))
+		}
+	})
 	t.Run("random", func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		for range 200_000 {
