@@ -30,6 +30,31 @@ type Sample struct {
 	ShiftState *string
 }
 
+type SampleFiveMinute struct {
+	VehicleKey   int32
+	Bucket       time.Time
+	N            int32
+	TsMin        time.Time
+	TsMax        time.Time
+	SpeedN       int32
+	SpeedMin     *float64
+	SpeedMax     *float64
+	SpeedSum     float64
+	SpeedFirstTs *time.Time
+	SpeedLastTs  *time.Time
+	OdometerMin  float64
+	OdometerMax  float64
+	OdometerSum  float64
+	SocMin       int16
+	SocMax       int16
+	SocSum       int64
+	ElevationMin float64
+	ElevationMax float64
+	ElevationSum float64
+	IDMin        int64
+	IDMax        int64
+}
+
 type SampleHour struct {
 	VehicleKey     int32
 	Bucket         time.Time

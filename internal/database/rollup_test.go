@@ -7,13 +7,13 @@ import (
 )
 
 // rollupDiff counts the rows in which a rollup table and the same figures computed from samples
-// differ, for the minute or hour rollup (float sums are left out: their order of addition
-// differs).
-func rollupDiff(t *testing.T, exec func(sql string) int64, table, unit string) int64 {
+// differ, for a rollup whose buckets are bucket of "timestamp" (float sums are left out: their
+// order of addition differs).
+func rollupDiff(t *testing.T, exec func(sql string) int64, table, bucket string) int64 {
 	t.Helper()
 	kept := `SELECT vehicle_key, bucket, n, ts_min, ts_max, speed_n, speed_min, speed_max, speed_first_ts, speed_last_ts,
 		odometer_min, odometer_max, soc_min, soc_max, soc_sum, elevation_min, elevation_max, id_min, id_max FROM ` + table
-	fresh := `SELECT vehicle_key, date_trunc('` + unit + `', "timestamp", 'UTC'), count(*), min("timestamp"), max("timestamp"),
+	fresh := `SELECT vehicle_key, ` + bucket + `, count(*), min("timestamp"), max("timestamp"),
 		count(speed), min(speed), max(speed), min("timestamp") FILTER (WHERE speed IS NOT NULL), max("timestamp") FILTER (WHERE speed IS NOT NULL),
 		min(odometer), max(odometer), min(soc), max(soc), sum(soc), min(elevation), max(elevation), min(id), max(id)
 		FROM samples GROUP BY 1, 2`
@@ -51,7 +51,12 @@ func TestRollupsMatchSamples(t *testing.T) {
 	}
 	check := func(step string) {
 		t.Helper()
-		for _, r := range [][2]string{{"sample_minutes", "minute"}, {"sample_hours", "hour"}} {
+		for _, r := range [][2]string{
+			{"sample_minutes", `date_trunc('minute', "timestamp", 'UTC')`},
+			// date_trunc has no five minutes; date_bin's origin is as arbitrary as any whole hour
+			{"sample_five_minutes", `date_bin('5 minutes', "timestamp", '1970-01-01 00:00:00+00')`},
+			{"sample_hours", `date_trunc('hour', "timestamp", 'UTC')`},
+		} {
 			if d := rollupDiff(t, exec, r[0], r[1]); d != 0 {
 				t.Errorf("after %s: %s differs from samples in %d rows", step, r[0], d)
 			}
@@ -88,7 +93,9 @@ func TestRollupsMatchSamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("a delete")
-	if n := exec("SELECT count(*) FROM sample_minutes"); n == 0 {
-		t.Fatal("no minute rollups: the test checked nothing")
+	for _, table := range []string{"sample_minutes", "sample_five_minutes", "sample_hours"} {
+		if n := exec("SELECT count(*) FROM " + table); n == 0 {
+			t.Fatalf("no rows in %s: the test checked nothing", table)
+		}
 	}
 }

@@ -238,11 +238,12 @@ const (
 	min(soc_min)::float8, max(soc_max)::float8, sum(soc_sum)::float8, min(elevation_min), max(elevation_max), sum(elevation_sum)`
 )
 
-// buckets aggregates [from, to] of one vehicle. Whole hours come from sample_hours and whole
+// buckets aggregates [from, to] of one vehicle. A series whose buckets hold whole hours is
+// folded here from the hour rollup's rows and the samples at its ragged ends (foldHours).
+// Any other sums up in PostgreSQL: whole five minutes from sample_five_minutes and whole
 // minutes from sample_minutes where the bucket width allows (a bucket must hold whole rollup
-// rows), the rest from the samples. First and last values are read afterwards (edgeValues):
-// from the hour rollup's rows for edges inside whole hours, else from the rows at the timestamps
-// the aggregates name, at most four primary key lookups per bucket.
+// rows), the rest from the samples; its first and last values are then looked up among the
+// samples (edgeValues), at most four primary key lookups per bucket.
 func (s *Store) buckets(ctx context.Context, tx pgx.Tx, key int32, q SeriesQuery, width time.Duration, from, to time.Time) ([]Bucket, error) {
 	var (
 		args     sqlArgs
@@ -252,11 +253,28 @@ func (s *Store) buckets(ctx context.Context, tx pgx.Tx, key int32, q SeriesQuery
 		number   = "b" // the bucket's number, as bucketAggregate.B holds it, from b
 		level    = levelHours
 	)
-	if width >= Day {
+	switch {
+	case width >= Day:
 		bounds = calendarBounds(from, to, q.Loc, width)
+		level = alignment(bounds)
+	case width < time.Minute:
+		level = levelRaw
+	case width < time.Hour && width%fiveMinutes == 0:
+		level = levelFives
+	case width < time.Hour:
+		level = levelMinutes
+	}
+	capacity := int(min(BucketCount(from, to, q.Loc, width), 1<<16))
+	if level == levelHours {
+		aggs, err := foldHours(ctx, tx, key, width, bounds, from, to, capacity)
+		if err != nil {
+			return nil, err
+		}
+		return toBuckets(aggs, q.Fields, width, bounds), nil
+	}
+	if bounds != nil {
 		b := args.add(bounds)
 		bucketOf = func(col string) string { return "width_bucket(" + col + ", " + b + "::timestamptz[])::bigint" }
-		level = alignment(bounds)
 	} else {
 		// date_bin groups by a timestamp, where the bucket's number computed for every row took
 		// numeric arithmetic (extract returns a numeric): the whole span of a 1M-row vehicle
@@ -267,12 +285,6 @@ func (s *Store) buckets(ctx context.Context, tx pgx.Tx, key int32, q SeriesQuery
 			return "date_bin(" + w + "::bigint * interval '1 microsecond', " + col + ", '2000-01-01 00:00:00+00')"
 		}
 		number = "(extract(epoch FROM b) * 1000000)::bigint / " + w
-		switch {
-		case width < time.Minute:
-			level = levelRaw
-		case width < time.Hour:
-			level = levelMinutes
-		}
 	}
 	c := coverRange(&from, &to, level)
 	var parts []string
@@ -284,9 +296,9 @@ func (s *Store) buckets(ctx context.Context, tx pgx.Tx, key int32, q SeriesQuery
 		parts = append(parts, "SELECT "+bucketOf("bucket")+" AS b, "+rollupAggregates+
 			" FROM sample_minutes WHERE vehicle_key = "+k+sp.conds("bucket", &args)+" GROUP BY 1")
 	}
-	for _, sp := range c.hours {
+	for _, sp := range c.fives {
 		parts = append(parts, "SELECT "+bucketOf("bucket")+" AS b, "+rollupAggregates+
-			" FROM sample_hours WHERE vehicle_key = "+k+sp.conds("bucket", &args)+" GROUP BY 1")
+			" FROM sample_five_minutes WHERE vehicle_key = "+k+sp.conds("bucket", &args)+" GROUP BY 1")
 	}
 	sql := "SELECT " + number + ", " + mergeAggregates + " FROM (" + strings.Join(parts, " UNION ALL ") +
 		") a (b, " + aggregateNames + ") GROUP BY b ORDER BY b"
@@ -294,20 +306,25 @@ func (s *Store) buckets(ctx context.Context, tx pgx.Tx, key int32, q SeriesQuery
 	if err != nil {
 		return nil, fmt.Errorf("series query: %w", err)
 	}
-	aggs, err := scanAggregates(rows, int(min(BucketCount(from, to, q.Loc, width), 1<<16)))
+	aggs, err := scanAggregates(rows, capacity)
 	if err != nil {
 		return nil, fmt.Errorf("series query: %w", err)
 	}
-	edges, err := edgeValues(ctx, tx, key, aggs, c.hours)
-	if err != nil {
+	if err := edgeValues(ctx, tx, key, aggs); err != nil {
 		return nil, err
 	}
+	return toBuckets(aggs, q.Fields, width, bounds), nil
+}
+
+// toBuckets turns the aggregates into the answer's buckets, with the fields asked for.
+func toBuckets(aggs []bucketAggregate, fields []string, width time.Duration, bounds []time.Time) []Bucket {
 	// One allocation for every bucket's figures, one for their pointers: a response of 1,000
 	// buckets made 5,000 small objects for the garbage collector before.
-	nf := len(q.Fields)
+	nf := len(fields)
 	stats, ptrs := make([]Stats, len(aggs)*nf), make([]*Stats, len(aggs)*nf)
 	out := make([]Bucket, 0, len(aggs))
-	for i, a := range aggs {
+	for i := range aggs {
+		a := &aggs[i]
 		if a.N == 0 {
 			continue // a rollup range that held no rows (cannot happen; the rollups keep no empty rows)
 		}
@@ -318,31 +335,30 @@ func (s *Store) buckets(ctx context.Context, tx pgx.Tx, key int32, q SeriesQuery
 		} else {
 			bk.Start = time.UnixMicro(a.B * width.Microseconds()).UTC()
 		}
-		first, last := edges.vals[a.TsMin.UnixMicro()], edges.vals[a.TsMax.UnixMicro()]
-		for j, f := range q.Fields {
+		for j, f := range fields {
 			st := &stats[base+j]
 			switch f {
 			case "speed":
 				if a.SpeedN == 0 {
 					continue // no speed in the bucket: null
 				}
-				*st = Stats{Min: a.SpeedMin.Float64, Max: a.SpeedMax.Float64, Avg: a.SpeedSum / float64(a.SpeedN),
-					First: edges.speeds[a.SpeedFirstTs.Time.UnixMicro()], Last: edges.speeds[a.SpeedLastTs.Time.UnixMicro()]}
+				*st = Stats{Min: a.SpeedMin.Float64, Max: a.SpeedMax.Float64, Avg: a.SpeedSum / float64(a.SpeedN), First: a.SpeedFirst, Last: a.SpeedLast}
 			case "odometer":
-				*st = Stats{Min: a.OdometerMin, Max: a.OdometerMax, Avg: a.OdometerSum / float64(a.N), First: first.odometer, Last: last.odometer}
+				*st = Stats{Min: a.OdometerMin, Max: a.OdometerMax, Avg: a.OdometerSum / float64(a.N), First: a.First.odometer, Last: a.Last.odometer}
 			case "soc":
-				*st = Stats{Min: a.SocMin, Max: a.SocMax, Avg: a.SocSum / float64(a.N), First: first.soc, Last: last.soc}
+				*st = Stats{Min: a.SocMin, Max: a.SocMax, Avg: a.SocSum / float64(a.N), First: a.First.soc, Last: a.Last.soc}
 			case "elevation":
-				*st = Stats{Min: a.ElevationMin, Max: a.ElevationMax, Avg: a.ElevationSum / float64(a.N), First: first.elevation, Last: last.elevation}
+				*st = Stats{Min: a.ElevationMin, Max: a.ElevationMax, Avg: a.ElevationSum / float64(a.N), First: a.First.elevation, Last: a.Last.elevation}
 			}
 			bk.Stats[j] = st
 		}
 		out = append(out, bk)
 	}
-	return out, nil
+	return out
 }
 
-// bucketAggregate is one bucket's row of the series query.
+// bucketAggregate is one bucket's figures: a row of the series query, or folded from the
+// hour rollup's rows.
 type bucketAggregate struct {
 	B                         int64
 	N                         int64
@@ -357,6 +373,9 @@ type bucketAggregate struct {
 	ElevationMin              float64
 	ElevationMax              float64
 	ElevationSum              float64
+	// The values at the bucket's first and last row (speed: with a speed).
+	First, Last           edgeRow
+	SpeedFirst, SpeedLast float64
 }
 
 // scanAggregates reads the series query's rows by position, without the reflection of
@@ -386,117 +405,63 @@ type edgeRow struct {
 	odometer, soc, elevation float64
 }
 
-// edges are the values of the rows at the timestamps the aggregates name, by Unix microsecond.
-type edges struct {
-	vals   map[int64]edgeRow
-	speeds map[int64]float64 // at the timestamps with a speed
-}
-
-// edgeValues finds the rows at the timestamps that hold the buckets' first and last values. An
-// edge inside the whole hours of the cover is an edge of its hour's rollup row, which keeps its
-// values: one small index's lookups instead of the samples'. The rest (edges in the minutes or
-// ragged ends, and every edge of a series below an hour) are looked up among the samples.
-func edgeValues(ctx context.Context, tx pgx.Tx, key int32, aggs []bucketAggregate, hours []span) (edges, error) {
-	e := edges{vals: make(map[int64]edgeRow, 2*len(aggs)), speeds: make(map[int64]float64, 2*len(aggs))}
-	inHours := func(t time.Time) bool {
-		for _, sp := range hours {
-			if (sp.lo == nil || !t.Before(*sp.lo)) && (sp.hi == nil || t.Before(*sp.hi)) {
-				return true
-			}
-		}
-		return false
-	}
-	anyHour := false
-	needHour := func(t time.Time) bool {
-		in := inHours(t)
-		anyHour = anyHour || in
-		return in
-	}
-	// The rest, each row read once: the first row with a speed is most often the bucket's first.
+// edgeValues fills in the aggregates' first and last values from the rows at the timestamps
+// they name, each row read once: the first row with a speed is most often the bucket's first.
+func edgeValues(ctx context.Context, tx pgx.Tx, key int32, aggs []bucketAggregate) error {
 	var rowKeys []time.Time
-	seenRow := map[int64]bool{}
-	needRow := func(t time.Time) {
-		if us := t.UnixMicro(); !seenRow[us] {
-			seenRow[us] = true
+	seen := make(map[int64]bool, 2*len(aggs))
+	need := func(t time.Time) {
+		if us := t.UnixMicro(); !seen[us] {
+			seen[us] = true
 			rowKeys = append(rowKeys, t)
 		}
 	}
-	for _, a := range aggs {
-		for _, t := range []time.Time{a.TsMin, a.TsMax} {
-			if !needHour(t) {
-				needRow(t)
-			}
-		}
+	for i := range aggs {
+		a := &aggs[i]
+		need(a.TsMin)
+		need(a.TsMax)
 		if a.SpeedFirstTs.Valid {
-			for _, t := range []time.Time{a.SpeedFirstTs.Time, a.SpeedLastTs.Time} {
-				if !needHour(t) {
-					needRow(t)
-				}
-			}
-		}
-	}
-	// Every hour row of the cover, not just those at edges: one range of the rollup's primary
-	// key, where "bucket = ANY(...)" of the hours wanted took longer to plan than this to run
-	// (whole span, 2,401 hours: 0.4 ms less a request).
-	for _, sp := range hours {
-		if !anyHour {
-			break
-		}
-		var args sqlArgs
-		k := args.add(key)
-		rows, err := tx.Query(ctx, `SELECT ts_min, ts_max, speed_first_ts, speed_last_ts, speed_first, speed_last,
-			odometer_first, odometer_last, soc_first::float8, soc_last::float8, elevation_first, elevation_last
-			FROM sample_hours WHERE vehicle_key = `+k+sp.conds("bucket", &args), args...)
-		if err != nil {
-			return e, fmt.Errorf("series hour edges: %w", err)
-		}
-		var ( // outside the loop: each would be allocated a row, escaping through Scan
-			tsMin, tsMax              time.Time
-			speedFirstTs, speedLastTs pgtype.Timestamptz
-			speedFirst, speedLast     pgtype.Float8
-			first, last               edgeRow
-		)
-		dest := []any{&tsMin, &tsMax, &speedFirstTs, &speedLastTs, &speedFirst, &speedLast,
-			&first.odometer, &last.odometer, &first.soc, &last.soc, &first.elevation, &last.elevation}
-		for rows.Next() {
-			if err := rows.Scan(dest...); err != nil {
-				rows.Close()
-				return e, fmt.Errorf("series hour edges: %w", err)
-			}
-			e.vals[tsMin.UnixMicro()], e.vals[tsMax.UnixMicro()] = first, last
-			if speedFirstTs.Valid {
-				e.speeds[speedFirstTs.Time.UnixMicro()], e.speeds[speedLastTs.Time.UnixMicro()] = speedFirst.Float64, speedLast.Float64
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return e, fmt.Errorf("series hour edges: %w", err)
+			need(a.SpeedFirstTs.Time)
+			need(a.SpeedLastTs.Time)
 		}
 	}
 	if len(rowKeys) == 0 {
-		return e, nil
+		return nil
 	}
 	rows, err := tx.Query(ctx, `SELECT "timestamp", speed, odometer, soc::float8, elevation FROM samples
 		WHERE vehicle_key = $1 AND "timestamp" = ANY($2::timestamptz[])`, key, rowKeys)
 	if err != nil {
-		return e, fmt.Errorf("series edges: %w", err)
+		return fmt.Errorf("series edges: %w", err)
 	}
 	defer rows.Close()
 	var (
-		t     time.Time
-		speed pgtype.Float8
-		v     edgeRow
+		vals   = make(map[int64]edgeRow, len(rowKeys))
+		speeds = make(map[int64]float64, len(rowKeys)) // at the timestamps with a speed
+		t      time.Time
+		speed  pgtype.Float8
+		v      edgeRow
 	)
 	dest := []any{&t, &speed, &v.odometer, &v.soc, &v.elevation}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return e, fmt.Errorf("series edges: %w", err)
+			return fmt.Errorf("series edges: %w", err)
 		}
-		e.vals[t.UnixMicro()] = v
+		vals[t.UnixMicro()] = v
 		if speed.Valid {
-			e.speeds[t.UnixMicro()] = speed.Float64
+			speeds[t.UnixMicro()] = speed.Float64
 		}
 	}
-	return e, rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("series edges: %w", err)
+	}
+	for i := range aggs {
+		a := &aggs[i]
+		a.First, a.Last = vals[a.TsMin.UnixMicro()], vals[a.TsMax.UnixMicro()]
+		if a.SpeedFirstTs.Valid {
+			a.SpeedFirst, a.SpeedLast = speeds[a.SpeedFirstTs.Time.UnixMicro()], speeds[a.SpeedLastTs.Time.UnixMicro()]
+		}
+	}
+	return nil
 }
 
 // alignment is the coarsest rollup whose rows never straddle one of the bounds: hours when

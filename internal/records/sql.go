@@ -613,16 +613,21 @@ func seekSQL(sc scope, o Order, c Cursor, limit int64) (string, []any) {
 type span struct{ lo, hi *time.Time }
 
 // cover splits [from, to] (inclusive, nil for unbounded) into the pieces that each level
-// answers exactly: whole UTC hours from sample_hours, whole minutes from sample_minutes and the
-// ragged ends from the samples. minLevel says how coarse a level may be used: levelHours,
-// levelMinutes or levelRaw.
-type cover struct{ raw, minutes, hours []span }
+// answers exactly: whole UTC hours from sample_hours, whole five minutes from
+// sample_five_minutes, whole minutes from sample_minutes and the ragged ends from the samples.
+// maxLevel says how coarse a level may be used. Five-minute rows serve only a cover up to
+// them (series buckets of 5 to 30 minutes); under hours, the hour's ragged minutes are too few
+// to pay for another part of the query.
+type cover struct{ raw, minutes, fives, hours []span }
 
 const (
 	levelRaw = iota
 	levelMinutes
+	levelFives
 	levelHours
 )
+
+const fiveMinutes = 5 * time.Minute
 
 func coverRange(from, to *time.Time, maxLevel int) cover {
 	var c cover
@@ -649,6 +654,21 @@ func coverRange(from, to *time.Time, maxLevel int) cover {
 	}
 	if maxLevel == levelMinutes {
 		c.minutes = []span{{loM, hiM}}
+		return c
+	}
+	if maxLevel == levelFives {
+		loF, hiF := ceilTo(loM, fiveMinutes), floorTo(hiM, fiveMinutes)
+		if loF != nil && hiF != nil && !loF.Before(*hiF) { // no whole five minutes inside
+			c.minutes = []span{{loM, hiM}}
+			return c
+		}
+		if loM != nil && loM.Before(*loF) {
+			c.minutes = append(c.minutes, span{loM, loF})
+		}
+		if hiM != nil && hiF.Before(*hiM) {
+			c.minutes = append(c.minutes, span{hiF, hiM})
+		}
+		c.fives = []span{{loF, hiF}}
 		return c
 	}
 	loH, hiH := ceilTo(loM, time.Hour), floorTo(hiM, time.Hour)
