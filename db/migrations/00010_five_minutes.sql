@@ -14,12 +14,23 @@ SELECT vehicle_key, date_bin('5 minutes', bucket, '2000-01-01 00:00:00+00'), sum
 FROM sample_minutes GROUP BY 1, 2 ORDER BY 1, 2;
 ANALYZE sample_five_minutes;
 
--- 00009's insert trigger and recompute, keeping the five-minute rows too; the trigger also takes
--- the hours' edge values from the rows it was given instead of looking them up (below).
+-- 00009's insert trigger and recompute, keeping the five-minute rows too; the trigger also
+-- first repairs samples' statistics when an ANALYZE left them saying the table is empty (below).
 
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION samples_after_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- The hours' edge lookups below are planned on samples' statistics. An ANALYZE that ran
+    -- while a large load went into an empty samples (autovacuum's, most often after a
+    -- TRUNCATE or on a new database) saw no visible row and left relpages > 0 with reltuples = 0:
+    -- every index then looked as good as the primary key for a lookup (each is costed at one
+    -- row), and the plan taken read far more than a row a lookup: a 1M-row COPY ran for over ten
+    -- minutes in this trigger's index scans (seen in make bench-ingest, at 00009). ANALYZE counts this
+    -- transaction's own rows, so running it first gives the lookups their plan back; it costs
+    -- about a second, once, in that state only.
+    IF EXISTS (SELECT FROM pg_class WHERE oid = 'samples'::regclass AND reltuples = 0 AND relpages > 0) THEN
+        ANALYZE samples;
+    END IF;
     WITH m AS (
         SELECT vehicle_key, date_bin('1 minute', "timestamp", '2000-01-01 00:00:00+00') AS bucket, count(*)::integer AS n,
                min("timestamp") AS ts_min, max("timestamp") AS ts_max,
@@ -64,42 +75,32 @@ BEGIN
             elevation_min = LEAST(t.elevation_min, EXCLUDED.elevation_min), elevation_max = GREATEST(t.elevation_max, EXCLUDED.elevation_max),
             elevation_sum = t.elevation_sum + EXCLUDED.elevation_sum,
             id_min = LEAST(t.id_min, EXCLUDED.id_min), id_max = GREATEST(t.id_max, EXCLUDED.id_max) -- ids
-    ), hh AS (
-        SELECT vehicle_key, date_bin('1 hour', bucket, '2000-01-01 00:00:00+00') AS bucket, sum(n)::integer AS n, min(ts_min) AS ts_min, max(ts_max) AS ts_max,
-               sum(speed_n)::integer AS speed_n, min(speed_min) AS speed_min, max(speed_max) AS speed_max, sum(speed_sum) AS speed_sum,
-               min(speed_first_ts) AS speed_first_ts, max(speed_last_ts) AS speed_last_ts,
-               min(odometer_min) AS odometer_min, max(odometer_max) AS odometer_max, sum(odometer_sum) AS odometer_sum,
-               min(soc_min) AS soc_min, max(soc_max) AS soc_max, sum(soc_sum)::bigint AS soc_sum,
-               min(elevation_min) AS elevation_min, max(elevation_max) AS elevation_max, sum(elevation_sum) AS elevation_sum,
-               min(id_min) AS id_min, max(id_max) AS id_max -- ids
-        FROM m
-        GROUP BY 1, 2
-    ), e AS (
-        -- The values at each hour's edges, from the rows just inserted (the transition table):
-        -- its up to four edge timestamps joined to those rows by one hash join, then folded back
-        -- into one row an hour. 00009 looked them up in samples by primary key; while a large
-        -- load runs into a table that was empty, autovacuum's ANALYZE can find no visible row
-        -- and set samples' estimate to zero rows (relpages > 0, reltuples = 0). Planned on that,
-        -- the lookups read far more than their row: a 1M-row COPY ran for over ten minutes in
-        -- its trigger, in index scans of samples (seen in make bench-ingest, at 00009 as at
-        -- this). The transition table's size is known exactly, and samples is not read here.
-        SELECT w.vehicle_key, w.bucket,
-               max(i.speed) FILTER (WHERE i."timestamp" = w.speed_first_ts) AS speed_first,
-               max(i.speed) FILTER (WHERE i."timestamp" = w.speed_last_ts) AS speed_last,
-               max(i.odometer) FILTER (WHERE i."timestamp" = w.ts_min) AS odometer_first,
-               max(i.odometer) FILTER (WHERE i."timestamp" = w.ts_max) AS odometer_last,
-               max(i.soc) FILTER (WHERE i."timestamp" = w.ts_min) AS soc_first,
-               max(i.soc) FILTER (WHERE i."timestamp" = w.ts_max) AS soc_last,
-               max(i.elevation) FILTER (WHERE i."timestamp" = w.ts_min) AS elevation_first,
-               max(i.elevation) FILTER (WHERE i."timestamp" = w.ts_max) AS elevation_last
-        FROM (SELECT hh.vehicle_key, hh.bucket, hh.ts_min, hh.ts_max, hh.speed_first_ts, hh.speed_last_ts, t
-              FROM hh, unnest(ARRAY[hh.ts_min, hh.ts_max, hh.speed_first_ts, hh.speed_last_ts]) t WHERE t IS NOT NULL) w
-        JOIN inserted i ON i.vehicle_key = w.vehicle_key AND i."timestamp" = w.t
-        GROUP BY 1, 2
     ), h AS (
-        SELECT hh.*, e.speed_first, e.speed_last, e.odometer_first, e.odometer_last,
-               e.soc_first, e.soc_last, e.elevation_first, e.elevation_last
-        FROM hh JOIN e ON e.vehicle_key = hh.vehicle_key AND e.bucket = hh.bucket
+        -- The values at the hour's edges, looked up by primary key among the rows just inserted
+        -- (an AFTER trigger sees them): two lookups an hour, four when the edge rows have no speed.
+        -- LIMIT 1 keeps each a nested-loop lookup whatever the planner guesses of the hours.
+        SELECT h.*, sf.speed AS speed_first, sl.speed AS speed_last,
+               f.odometer AS odometer_first, l.odometer AS odometer_last, f.soc AS soc_first, l.soc AS soc_last,
+               f.elevation AS elevation_first, l.elevation AS elevation_last
+        FROM (
+            SELECT vehicle_key, date_bin('1 hour', bucket, '2000-01-01 00:00:00+00') AS bucket, sum(n)::integer AS n, min(ts_min) AS ts_min, max(ts_max) AS ts_max,
+                   sum(speed_n)::integer AS speed_n, min(speed_min) AS speed_min, max(speed_max) AS speed_max, sum(speed_sum) AS speed_sum,
+                   min(speed_first_ts) AS speed_first_ts, max(speed_last_ts) AS speed_last_ts,
+                   min(odometer_min) AS odometer_min, max(odometer_max) AS odometer_max, sum(odometer_sum) AS odometer_sum,
+                   min(soc_min) AS soc_min, max(soc_max) AS soc_max, sum(soc_sum)::bigint AS soc_sum,
+                   min(elevation_min) AS elevation_min, max(elevation_max) AS elevation_max, sum(elevation_sum) AS elevation_sum,
+                   min(id_min) AS id_min, max(id_max) AS id_max -- ids
+            FROM m
+            GROUP BY 1, 2
+        ) h
+        CROSS JOIN LATERAL (SELECT s.speed, s.odometer, s.soc, s.elevation FROM samples s
+                            WHERE s.vehicle_key = h.vehicle_key AND s."timestamp" = h.ts_min LIMIT 1) f
+        CROSS JOIN LATERAL (SELECT s.speed, s.odometer, s.soc, s.elevation FROM samples s
+                            WHERE s.vehicle_key = h.vehicle_key AND s."timestamp" = h.ts_max LIMIT 1) l
+        LEFT JOIN LATERAL (SELECT CASE WHEN h.speed_first_ts = h.ts_min THEN f.speed ELSE
+                               (SELECT s.speed FROM samples s WHERE s.vehicle_key = h.vehicle_key AND s."timestamp" = h.speed_first_ts) END AS speed) sf ON true
+        LEFT JOIN LATERAL (SELECT CASE WHEN h.speed_last_ts = h.ts_max THEN l.speed ELSE
+                               (SELECT s.speed FROM samples s WHERE s.vehicle_key = h.vehicle_key AND s."timestamp" = h.speed_last_ts) END AS speed) sl ON true
     ), hours AS (
         INSERT INTO sample_hours AS t SELECT * FROM h ORDER BY vehicle_key, bucket
         ON CONFLICT (vehicle_key, bucket) DO UPDATE SET
