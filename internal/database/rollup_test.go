@@ -139,3 +139,53 @@ func TestInsertRepairsEmptyStatistics(t *testing.T) {
 		t.Errorf("sample_hours differs from samples in %d rows", d)
 	}
 }
+
+// The insert trigger groups and sorts a large statement's minutes in memory (migration 00011's
+// work_mem): 40,000 rows a minute apart make 40,000 minutes, some 24 MB of hash table, which
+// spills to temporary files under a work_mem of 8 MB (its 16 MB of hash table). The rows
+// themselves, about 4 MB in the statement's transition table, fit in the session's 8 MB, so
+// any temporary file is the trigger's. A later CREATE OR REPLACE of the function without its
+// SET clause would fail this.
+func TestInsertTriggerAggregatesInMemory(t *testing.T) {
+	pool := testdb.New(t)
+	ctx := t.Context()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	tempFiles := func() int64 {
+		t.Helper()
+		var n int64
+		if _, err := conn.Exec(ctx, `SELECT pg_stat_clear_snapshot()`); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRow(ctx, `SELECT temp_files FROM pg_stat_database WHERE datname = current_database()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if _, err := conn.Exec(ctx, `SET work_mem = '8MB'`); err != nil {
+		t.Fatal(err)
+	}
+	before := tempFiles()
+	if _, err := conn.Exec(ctx, `INSERT INTO samples (vehicle_key, "timestamp", speed, odometer, soc, elevation, shift_state)
+		SELECT vehicle_key_for('v'), timestamp '2024-05-01 10:00' + make_interval(mins => g), g % 90, g, g % 101, g % 40, 'D'
+		FROM generate_series(1, 40000) g`); err != nil {
+		t.Fatal(err)
+	}
+	// Statistics reach the shared counters when the backend next goes idle.
+	if _, err := conn.Exec(ctx, `SELECT pg_stat_force_next_flush()`); err != nil {
+		t.Fatal(err)
+	}
+	if n := tempFiles() - before; n != 0 {
+		t.Errorf("the insert wrote %d temporary files, want 0", n)
+	}
+	var minutes int64
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM sample_minutes`).Scan(&minutes); err != nil {
+		t.Fatal(err)
+	}
+	if minutes != 40000 {
+		t.Fatalf("%d minute rows, want 40000: the test checked nothing", minutes)
+	}
+}
