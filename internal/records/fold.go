@@ -81,13 +81,13 @@ func foldHours(ctx context.Context, tx pgx.Tx, key int32, width time.Duration, b
 		}
 	)
 	a := &r.a
-	dest := []any{&r.at, &a.N, &a.TsMin, &a.TsMax, &a.SpeedN, &a.SpeedMin, &a.SpeedMax, &a.SpeedSum,
+	sc := newRawScanner(&r.at, &a.N, &a.TsMin, &a.TsMax, &a.SpeedN, &a.SpeedMin, &a.SpeedMax, &a.SpeedSum,
 		&a.SpeedFirstTs, &a.SpeedLastTs, &r.speedFirst, &r.speedLast,
 		&a.OdometerMin, &a.OdometerMax, &a.OdometerSum, &a.First.odometer, &a.Last.odometer,
 		&a.SocMin, &a.SocMax, &a.SocSum, &a.First.soc, &a.Last.soc,
-		&a.ElevationMin, &a.ElevationMax, &a.ElevationSum, &a.First.elevation, &a.Last.elevation}
+		&a.ElevationMin, &a.ElevationMax, &a.ElevationSum, &a.First.elevation, &a.Last.elevation)
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
+		if err := sc.scan(rows); err != nil {
 			return nil, fmt.Errorf("series hours: %w", err)
 		}
 		a.SpeedFirst, a.SpeedLast = r.speedFirst.Float64, r.speedLast.Float64

@@ -379,19 +379,20 @@ type bucketAggregate struct {
 }
 
 // scanAggregates reads the series query's rows by position, without the reflection of
-// pgx.RowToStructByPos (a fifth of the server's time under the series mix).
+// pgx.RowToStructByPos (a fifth of the server's time under the series mix) or pgx's Scan
+// (rawScanner).
 func scanAggregates(rows pgx.Rows, buckets int) ([]bucketAggregate, error) {
 	defer rows.Close()
 	var (
 		out = make([]bucketAggregate, 0, buckets)
 		a   bucketAggregate // scanned into in place: a variable in the loop would be allocated a row
 	)
-	// One slice of destinations for every row: a variadic call would allocate one a row.
-	dest := []any{&a.B, &a.N, &a.TsMin, &a.TsMax, &a.SpeedN, &a.SpeedMin, &a.SpeedMax, &a.SpeedSum,
+	// One scanner, its destinations set once, for every row: a variadic call would allocate a row.
+	sc := newRawScanner(&a.B, &a.N, &a.TsMin, &a.TsMax, &a.SpeedN, &a.SpeedMin, &a.SpeedMax, &a.SpeedSum,
 		&a.SpeedFirstTs, &a.SpeedLastTs, &a.OdometerMin, &a.OdometerMax, &a.OdometerSum,
-		&a.SocMin, &a.SocMax, &a.SocSum, &a.ElevationMin, &a.ElevationMax, &a.ElevationSum}
+		&a.SocMin, &a.SocMax, &a.SocSum, &a.ElevationMin, &a.ElevationMax, &a.ElevationSum)
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
+		if err := sc.scan(rows); err != nil {
 			return nil, err
 		}
 		out = append(out, a)
@@ -445,9 +446,9 @@ func edgeValues(ctx context.Context, tx pgx.Tx, key int32, aggs []bucketAggregat
 		speed  pgtype.Float8
 		v      edgeRow
 	)
-	dest := []any{&t, &speed, &v.odometer, &v.soc, &v.elevation}
+	sc := newRawScanner(&t, &speed, &v.odometer, &v.soc, &v.elevation)
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
+		if err := sc.scan(rows); err != nil {
 			return fmt.Errorf("series edges: %w", err)
 		}
 		vals[t.UnixMicro()] = v
