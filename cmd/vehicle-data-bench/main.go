@@ -85,10 +85,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&warmup, "warmup", true, "do an untimed run first so that caches are comparable")
 	fs.Int64Var(&opts.Seed, "seed", 1, "seed of the generated data")
 	fs.BoolVar(&opts.Keep, "keep", false, "keep the temporary folder (data, logs, embedded cluster) and databases")
-	fs.StringVar(&out, "out", "", "also write the results as JSON to this file")
 	fs.StringVar(&opts.DatabaseURL, "database-url", "", "PostgreSQL server to create fresh databases on (postgres:// URL); empty starts an embedded one")
 	fs.StringVar(&opts.ServerBin, "bin", bench.DefaultServerBin, "the vehicle-data binary to measure")
 	fs.StringVar(&opts.Psql, "psql", "", "psql binary (default: from PATH or the PostgreSQL installation)")
+	// list and replicas print tables only: there --out would be accepted and ignored.
+	if cmd == "ingest" || cmd == "export" {
+		fs.StringVar(&out, "out", "", "also write the results as JSON to this file")
+	}
 	if cmd == "export" {
 		fs.StringVar(&formats, "formats", strings.Join(bench.Formats, ","), "comma-separated export formats")
 	}

@@ -16,6 +16,7 @@ func TestRunRejectsBadArguments(t *testing.T) {
 		{name: "no command", args: nil, wantErr: "no command given"},
 		{name: "unknown command", args: []string{"lists"}, wantErr: `unknown command "lists"`},
 		{name: "unknown flag", args: []string{"ingest", "--nope"}, wantErr: "flag provided but not defined"},
+		{name: "out is for ingest and export", args: []string{"list", "--out", "r.json"}, wantErr: "flag provided but not defined: -out"},
 		{name: "formats is an export flag", args: []string{"ingest", "--formats", "csv"}, wantErr: "flag provided but not defined"},
 		{name: "stray argument", args: []string{"export", "file.csv"}, wantErr: "unexpected arguments: file.csv"},
 		{name: "zero rows", args: []string{"ingest", "--rows", "0"}, wantErr: "at least 1"},
