@@ -31,28 +31,36 @@ type Sample struct {
 }
 
 type SampleFiveMinute struct {
-	VehicleKey   int32
-	Bucket       time.Time
-	N            int32
-	TsMin        time.Time
-	TsMax        time.Time
-	SpeedN       int32
-	SpeedMin     *float64
-	SpeedMax     *float64
-	SpeedSum     float64
-	SpeedFirstTs *time.Time
-	SpeedLastTs  *time.Time
-	OdometerMin  float64
-	OdometerMax  float64
-	OdometerSum  float64
-	SocMin       int16
-	SocMax       int16
-	SocSum       int64
-	ElevationMin float64
-	ElevationMax float64
-	ElevationSum float64
-	IDMin        int64
-	IDMax        int64
+	VehicleKey     int32
+	Bucket         time.Time
+	N              int32
+	TsMin          time.Time
+	TsMax          time.Time
+	SpeedN         int32
+	SpeedMin       *float64
+	SpeedMax       *float64
+	SpeedSum       float64
+	SpeedFirstTs   *time.Time
+	SpeedLastTs    *time.Time
+	OdometerMin    float64
+	OdometerMax    float64
+	OdometerSum    float64
+	SocMin         int16
+	SocMax         int16
+	SocSum         int64
+	ElevationMin   float64
+	ElevationMax   float64
+	ElevationSum   float64
+	IDMin          int64
+	IDMax          int64
+	SpeedFirst     *float64
+	SpeedLast      *float64
+	OdometerFirst  float64
+	OdometerLast   float64
+	SocFirst       int16
+	SocLast        int16
+	ElevationFirst float64
+	ElevationLast  float64
 }
 
 type SampleHour struct {
@@ -86,31 +94,6 @@ type SampleHour struct {
 	SocLast        int16
 	ElevationFirst float64
 	ElevationLast  float64
-}
-
-type SampleMinute struct {
-	VehicleKey   int32
-	Bucket       time.Time
-	N            int32
-	TsMin        time.Time
-	TsMax        time.Time
-	SpeedN       int32
-	SpeedMin     *float64
-	SpeedMax     *float64
-	SpeedSum     float64
-	SpeedFirstTs *time.Time
-	SpeedLastTs  *time.Time
-	OdometerMin  float64
-	OdometerMax  float64
-	OdometerSum  float64
-	SocMin       int16
-	SocMax       int16
-	SocSum       int64
-	ElevationMin float64
-	ElevationMax float64
-	ElevationSum float64
-	IDMin        int64
-	IDMax        int64
 }
 
 type ServerSecret struct {

@@ -37,7 +37,6 @@ var citusPlan = []citusTable{
 	{name: "vehicles", kind: citusReference},       // small, joined to samples, read by id and key
 	{name: "server_secrets", kind: citusReference}, // one row, read by every replica
 	{name: "samples", kind: citusDistributed, column: "vehicle_key"},
-	{name: "sample_minutes", kind: citusDistributed, column: "vehicle_key", colocateWith: "samples"},
 	{name: "sample_five_minutes", kind: citusDistributed, column: "vehicle_key", colocateWith: "samples"},
 	{name: "sample_hours", kind: citusDistributed, column: "vehicle_key", colocateWith: "samples"},
 	{name: "uploads", kind: citusLocal},       // the purge's FOR UPDATE SKIP LOCKED spans uploads
@@ -274,12 +273,12 @@ func TestCitusProblems(t *testing.T) {
 		},
 		{
 			name: "foreign key between co-located tables off the distribution column",
-			sql:  `ALTER TABLE sample_hours ADD CONSTRAINT sample_hours_minute_fkey FOREIGN KEY (n, bucket) REFERENCES sample_minutes (vehicle_key, bucket)`,
-			want: "foreign key sample_hours_minute_fkey from sample_hours to sample_minutes does not pair",
+			sql:  `ALTER TABLE sample_hours ADD CONSTRAINT sample_hours_five_fkey FOREIGN KEY (n, bucket) REFERENCES sample_five_minutes (vehicle_key, bucket)`,
+			want: "foreign key sample_hours_five_fkey from sample_hours to sample_five_minutes does not pair",
 		},
 		{
 			name: "foreign key between co-located tables on the distribution column",
-			sql:  `ALTER TABLE sample_hours ADD CONSTRAINT sample_hours_minute_fkey FOREIGN KEY (vehicle_key, bucket) REFERENCES sample_minutes (vehicle_key, bucket)`,
+			sql:  `ALTER TABLE sample_hours ADD CONSTRAINT sample_hours_five_fkey FOREIGN KEY (vehicle_key, bucket) REFERENCES sample_five_minutes (vehicle_key, bucket)`,
 		},
 		{
 			name: "foreign key from a distributed table to a reference table",
@@ -294,8 +293,8 @@ func TestCitusProblems(t *testing.T) {
 		{
 			name: "foreign key from a reference table to a distributed table",
 			sql: `ALTER TABLE vehicles ADD COLUMN first_minute timestamptz,
-				ADD CONSTRAINT vehicles_first_minute_fkey FOREIGN KEY (vehicle_key, first_minute) REFERENCES sample_minutes (vehicle_key, bucket)`,
-			want: "foreign key vehicles_first_minute_fkey goes from reference table vehicles to distributed sample_minutes",
+				ADD CONSTRAINT vehicles_first_minute_fkey FOREIGN KEY (vehicle_key, first_minute) REFERENCES sample_five_minutes (vehicle_key, bucket)`,
+			want: "foreign key vehicles_first_minute_fkey goes from reference table vehicles to distributed sample_five_minutes",
 		},
 		{
 			name: "foreign key from a local table to a distributed table",
@@ -308,8 +307,8 @@ func TestCitusProblems(t *testing.T) {
 			plan: func(p []citusTable) []citusTable {
 				return replacePlaced(p, citusTable{name: "sample_hours", kind: citusDistributed, column: "vehicle_key"})
 			},
-			sql:  `ALTER TABLE sample_hours ADD CONSTRAINT sample_hours_minute_fkey FOREIGN KEY (vehicle_key, bucket) REFERENCES sample_minutes (vehicle_key, bucket)`,
-			want: "foreign key sample_hours_minute_fkey joins sample_hours and sample_minutes, which are not co-located",
+			sql:  `ALTER TABLE sample_hours ADD CONSTRAINT sample_hours_five_fkey FOREIGN KEY (vehicle_key, bucket) REFERENCES sample_five_minutes (vehicle_key, bucket)`,
+			want: "foreign key sample_hours_five_fkey joins sample_hours and sample_five_minutes, which are not co-located",
 		},
 		{
 			name: "a table the plan does not place",

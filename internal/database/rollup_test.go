@@ -20,11 +20,12 @@ func rollupDiff(t *testing.T, exec func(sql string) int64, table, bucket string)
 	return exec(`SELECT count(*) FROM ((` + kept + ` EXCEPT ` + fresh + `) UNION ALL (` + fresh + ` EXCEPT ` + kept + `)) d`)
 }
 
-// hourEdgesDiff counts the hour rollup rows whose edge values are not those of the samples at
-// the hour's first and last timestamp (speed: at the first and last with a speed).
-func hourEdgesDiff(t *testing.T, exec func(sql string) int64) int64 {
+// edgesDiff counts the rows of a rollup (sample_hours or sample_five_minutes) whose edge values
+// are not those of the samples at the row's first and last timestamp (speed: at the first and
+// last with a speed).
+func edgesDiff(t *testing.T, exec func(sql string) int64, table string) int64 {
 	t.Helper()
-	return exec(`SELECT count(*) FROM sample_hours h
+	return exec(`SELECT count(*) FROM `+table+` h
 		JOIN samples f ON f.vehicle_key = h.vehicle_key AND f."timestamp" = h.ts_min
 		JOIN samples l ON l.vehicle_key = h.vehicle_key AND l."timestamp" = h.ts_max
 		LEFT JOIN samples sf ON sf.vehicle_key = h.vehicle_key AND sf."timestamp" = h.speed_first_ts
@@ -33,7 +34,7 @@ func hourEdgesDiff(t *testing.T, exec func(sql string) int64) int64 {
 		      IS DISTINCT FROM (f.odometer, f.soc, f.elevation, l.odometer, l.soc, l.elevation)
 		   OR (h.speed_first, h.speed_last) IS DISTINCT FROM (sf.speed, sl.speed)`) +
 		// and none without its edge rows
-		exec(`SELECT count(*) FROM sample_hours h WHERE NOT EXISTS (SELECT FROM samples s WHERE s.vehicle_key = h.vehicle_key AND s."timestamp" = h.ts_min)`)
+		exec(`SELECT count(*) FROM `+table+` h WHERE NOT EXISTS (SELECT FROM samples s WHERE s.vehicle_key = h.vehicle_key AND s."timestamp" = h.ts_min)`)
 }
 
 // The rollups the triggers keep equal the figures of the samples they summarise, ids included,
@@ -52,7 +53,6 @@ func TestRollupsMatchSamples(t *testing.T) {
 	check := func(step string) {
 		t.Helper()
 		for _, r := range [][2]string{
-			{"sample_minutes", `date_trunc('minute', "timestamp", 'UTC')`},
 			// date_trunc has no five minutes; date_bin's origin is as arbitrary as any whole hour
 			{"sample_five_minutes", `date_bin('5 minutes', "timestamp", '1970-01-01 00:00:00+00')`},
 			{"sample_hours", `date_trunc('hour', "timestamp", 'UTC')`},
@@ -61,8 +61,10 @@ func TestRollupsMatchSamples(t *testing.T) {
 				t.Errorf("after %s: %s differs from samples in %d rows", step, r[0], d)
 			}
 		}
-		if d := hourEdgesDiff(t, exec); d != 0 {
-			t.Errorf("after %s: the edge values of %d hours differ from their samples'", step, d)
+		for _, table := range []string{"sample_five_minutes", "sample_hours"} {
+			if d := edgesDiff(t, exec, table); d != 0 {
+				t.Errorf("after %s: the edge values of %d rows of %s differ from their samples'", step, d, table)
+			}
 		}
 	}
 	// Three statements, each every third second of two vehicles over three hours: every minute
@@ -93,7 +95,7 @@ func TestRollupsMatchSamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("a delete")
-	for _, table := range []string{"sample_minutes", "sample_five_minutes", "sample_hours"} {
+	for _, table := range []string{"sample_five_minutes", "sample_hours"} {
 		if n := exec("SELECT count(*) FROM " + table); n == 0 {
 			t.Fatalf("no rows in %s: the test checked nothing", table)
 		}
@@ -132,16 +134,19 @@ func TestInsertRepairsEmptyStatistics(t *testing.T) {
 	if n := exec(`SELECT reltuples::bigint FROM pg_class WHERE oid = 'samples'::regclass`); n != 6000 {
 		t.Errorf("samples' reltuples = %d after the insert, want 6000 (analyzed)", n)
 	}
-	if d := hourEdgesDiff(t, exec); d != 0 {
-		t.Errorf("the edge values of %d hours differ from their samples'", d)
+	for _, table := range []string{"sample_five_minutes", "sample_hours"} {
+		if d := edgesDiff(t, exec, table); d != 0 {
+			t.Errorf("the edge values of %d rows of %s differ from their samples'", d, table)
+		}
 	}
 	if d := rollupDiff(t, exec, "sample_hours", `date_trunc('hour', "timestamp", 'UTC')`); d != 0 {
 		t.Errorf("sample_hours differs from samples in %d rows", d)
 	}
 }
 
-// The insert trigger groups and sorts a large statement's minutes in memory (migration 00011's
-// work_mem): 40,000 rows a minute apart make 40,000 minutes, some 24 MB of hash table, which
+// The insert trigger groups and sorts a large statement's five minutes in memory (migration
+// 00011's work_mem, repeated by 00012): 40,000 rows five minutes apart make 40,000 groups, some
+// 24 MB of hash table, which
 // spills to temporary files under a work_mem of 8 MB (its 16 MB of hash table). The rows
 // themselves, about 4 MB in the statement's transition table, fit in the session's 8 MB, so
 // any temporary file is the trigger's. A later CREATE OR REPLACE of the function without its
@@ -170,7 +175,7 @@ func TestInsertTriggerAggregatesInMemory(t *testing.T) {
 	}
 	before := tempFiles()
 	if _, err := conn.Exec(ctx, `INSERT INTO samples (vehicle_key, "timestamp", speed, odometer, soc, elevation, shift_state)
-		SELECT vehicle_key_for('v'), timestamp '2024-05-01 10:00' + make_interval(mins => g), g % 90, g, g % 101, g % 40, 'D'
+		SELECT vehicle_key_for('v'), timestamp '2024-05-01 10:00' + make_interval(mins => 5 * g), g % 90, g, g % 101, g % 40, 'D'
 		FROM generate_series(1, 40000) g`); err != nil {
 		t.Fatal(err)
 	}
@@ -181,11 +186,11 @@ func TestInsertTriggerAggregatesInMemory(t *testing.T) {
 	if n := tempFiles() - before; n != 0 {
 		t.Errorf("the insert wrote %d temporary files, want 0", n)
 	}
-	var minutes int64
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM sample_minutes`).Scan(&minutes); err != nil {
+	var fives int64
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM sample_five_minutes`).Scan(&fives); err != nil {
 		t.Fatal(err)
 	}
-	if minutes != 40000 {
-		t.Fatalf("%d minute rows, want 40000: the test checked nothing", minutes)
+	if fives != 40000 {
+		t.Fatalf("%d five-minute rows, want 40000: the test checked nothing", fives)
 	}
 }

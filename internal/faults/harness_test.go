@@ -268,7 +268,7 @@ func loadRows(ctx context.Context, db, vehicle string, n int) error {
 		return fmt.Errorf("load %d rows of %s: %w", n, vehicle, err)
 	}
 	inserted := time.Since(began)
-	for _, s := range []string{"VACUUM (ANALYZE) samples", "VACUUM (ANALYZE) sample_minutes", "VACUUM (ANALYZE) sample_five_minutes", "VACUUM (ANALYZE) sample_hours", "VACUUM (ANALYZE) vehicles"} {
+	for _, s := range []string{"VACUUM (ANALYZE) samples", "VACUUM (ANALYZE) sample_five_minutes", "VACUUM (ANALYZE) sample_hours", "VACUUM (ANALYZE) vehicles"} {
 		if _, err := conn.Exec(ctx, s); err != nil {
 			return fmt.Errorf("%s: %w", s, err)
 		}

@@ -219,31 +219,23 @@ func (s *Store) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 	return out, database.Unavailable(err)
 }
 
-// The aggregates of one level (raw samples, or a rollup) by bucket, in the rollups' columns.
-const (
-	rawAggregates = `count(*), min("timestamp"), max("timestamp"),
+// The aggregates of the samples by bucket, in the types bucketAggregate scans. soc's sum as a
+// bigint would be a numeric (several times slower to add up); float8 is exact far beyond any
+// real sum of socs.
+const rawAggregates = `count(*), min("timestamp"), max("timestamp"),
 	count(speed), min(speed), max(speed), COALESCE(sum(speed), 0),
 	min("timestamp") FILTER (WHERE speed IS NOT NULL), max("timestamp") FILTER (WHERE speed IS NOT NULL),
-	min(odometer), max(odometer), sum(odometer), min(soc), max(soc), sum(soc)::float8, min(elevation), max(elevation), sum(elevation)`
-	// soc_sum is a bigint, whose sum would be a numeric (several times slower to add up);
-	// float8 is exact far beyond any real sum of socs.
-	rollupAggregates = `sum(n), min(ts_min), max(ts_max), sum(speed_n), min(speed_min), max(speed_max), sum(speed_sum),
-	min(speed_first_ts), max(speed_last_ts), min(odometer_min), max(odometer_max), sum(odometer_sum),
-	min(soc_min), max(soc_max), sum(soc_sum::float8), min(elevation_min), max(elevation_max), sum(elevation_sum)`
-	aggregateNames = `n, ts_min, ts_max, speed_n, speed_min, speed_max, speed_sum, speed_first_ts, speed_last_ts,
-	odometer_min, odometer_max, odometer_sum, soc_min, soc_max, soc_sum, elevation_min, elevation_max, elevation_sum`
-	// The outer merge, with the types bucketAggregate scans.
-	mergeAggregates = `sum(n)::bigint, min(ts_min), max(ts_max), sum(speed_n)::bigint, min(speed_min), max(speed_max), sum(speed_sum),
-	min(speed_first_ts), max(speed_last_ts), min(odometer_min), max(odometer_max), sum(odometer_sum),
-	min(soc_min)::float8, max(soc_max)::float8, sum(soc_sum)::float8, min(elevation_min), max(elevation_max), sum(elevation_sum)`
-)
+	min(odometer), max(odometer), sum(odometer), min(soc)::float8, max(soc)::float8, sum(soc)::float8, min(elevation), max(elevation), sum(elevation)`
 
-// buckets aggregates [from, to] of one vehicle. A series whose buckets hold whole hours is
-// folded here from the hour rollup's rows and the samples at its ragged ends (foldHours).
-// Any other sums up in PostgreSQL: whole five minutes from sample_five_minutes and whole
-// minutes from sample_minutes where the bucket width allows (a bucket must hold whole rollup
-// rows), the rest from the samples; its first and last values are then looked up among the
-// samples (edgeValues), at most four primary key lookups per bucket.
+// aggregateNames names rawAggregates' columns.
+const aggregateNames = `n, ts_min, ts_max, speed_n, speed_min, speed_max, speed_sum, speed_first_ts, speed_last_ts,
+	odometer_min, odometer_max, odometer_sum, soc_min, soc_max, soc_sum, elevation_min, elevation_max, elevation_sum`
+
+// buckets aggregates [from, to] of one vehicle. A series whose buckets hold whole hours or
+// whole five minutes is folded here from that rollup's rows and the samples at its ragged ends
+// (foldRollup). Narrower buckets sum up the samples in PostgreSQL; their first and last values
+// are then looked up among the samples (edgeValues), at most four primary key lookups per
+// bucket.
 func (s *Store) buckets(ctx context.Context, tx pgx.Tx, key int32, q SeriesQuery, width time.Duration, from, to time.Time) ([]Bucket, error) {
 	var (
 		args     sqlArgs
@@ -257,16 +249,14 @@ func (s *Store) buckets(ctx context.Context, tx pgx.Tx, key int32, q SeriesQuery
 	case width >= Day:
 		bounds = calendarBounds(from, to, q.Loc, width)
 		level = alignment(bounds)
-	case width < time.Minute:
-		level = levelRaw
 	case width < time.Hour && width%fiveMinutes == 0:
 		level = levelFives
 	case width < time.Hour:
-		level = levelMinutes
+		level = levelRaw
 	}
 	capacity := int(min(BucketCount(from, to, q.Loc, width), 1<<16))
-	if level == levelHours {
-		aggs, err := foldHours(ctx, tx, key, width, bounds, from, to, capacity)
+	if level != levelRaw {
+		aggs, err := foldRollup(ctx, tx, key, level, width, bounds, from, to, capacity)
 		if err != nil {
 			return nil, err
 		}
@@ -286,22 +276,9 @@ func (s *Store) buckets(ctx context.Context, tx pgx.Tx, key int32, q SeriesQuery
 		}
 		number = "(extract(epoch FROM b) * 1000000)::bigint / " + w
 	}
-	c := coverRange(&from, &to, level)
-	var parts []string
-	for _, sp := range c.raw {
-		parts = append(parts, "SELECT "+bucketOf(`"timestamp"`)+" AS b, "+rawAggregates+
-			" FROM samples WHERE vehicle_key = "+k+sp.conds(`"timestamp"`, &args)+" GROUP BY 1")
-	}
-	for _, sp := range c.minutes {
-		parts = append(parts, "SELECT "+bucketOf("bucket")+" AS b, "+rollupAggregates+
-			" FROM sample_minutes WHERE vehicle_key = "+k+sp.conds("bucket", &args)+" GROUP BY 1")
-	}
-	for _, sp := range c.fives {
-		parts = append(parts, "SELECT "+bucketOf("bucket")+" AS b, "+rollupAggregates+
-			" FROM sample_five_minutes WHERE vehicle_key = "+k+sp.conds("bucket", &args)+" GROUP BY 1")
-	}
-	sql := "SELECT " + number + ", " + mergeAggregates + " FROM (" + strings.Join(parts, " UNION ALL ") +
-		") a (b, " + aggregateNames + ") GROUP BY b ORDER BY b"
+	end := to.Add(time.Microsecond) // inclusive to half-open: timestamps are whole microseconds
+	sql := "SELECT " + number + ", " + aggregateNames + " FROM (SELECT " + bucketOf(`"timestamp"`) + ", " + rawAggregates +
+		" FROM samples WHERE vehicle_key = " + k + span{&from, &end}.conds(`"timestamp"`, &args) + " GROUP BY 1) a (b, " + aggregateNames + ") ORDER BY b"
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("series query: %w", err)
@@ -470,16 +447,17 @@ func edgeValues(ctx context.Context, tx pgx.Tx, key int32, aggs []bucketAggregat
 }
 
 // alignment is the coarsest rollup whose rows never straddle one of the bounds: hours when
-// every bound is on a whole UTC hour, minutes when on a whole minute (every zone's offset is
-// whole minutes, but for some places' local mean time before 1900), else the raw samples.
+// every bound is on a whole UTC hour, five minutes when on a whole five minutes (every zone's
+// offset today is a whole quarter hour; not some places' local mean time before 1900), else the
+// raw samples.
 func alignment(bounds []time.Time) int {
 	level := levelHours
 	for _, b := range bounds {
 		switch {
-		case !b.Truncate(time.Minute).Equal(b):
+		case !b.Truncate(fiveMinutes).Equal(b):
 			return levelRaw
 		case !b.Truncate(time.Hour).Equal(b):
-			level = levelMinutes
+			level = levelFives
 		}
 	}
 	return level

@@ -614,15 +614,13 @@ type span struct{ lo, hi *time.Time }
 
 // cover splits [from, to] (inclusive, nil for unbounded) into the pieces that each level
 // answers exactly: whole UTC hours from sample_hours, whole five minutes from
-// sample_five_minutes, whole minutes from sample_minutes and the ragged ends from the samples.
-// maxLevel says how coarse a level may be used. Five-minute rows serve only a cover up to
-// them (series buckets of 5 to 30 minutes); under hours, the hour's ragged minutes are too few
-// to pay for another part of the query.
-type cover struct{ raw, minutes, fives, hours []span }
+// sample_five_minutes and the ragged ends from the samples (under five minutes each).
+// maxLevel says how coarse a level may be used: series buckets of 5 to 30 minutes stop at five
+// minutes.
+type cover struct{ raw, fives, hours []span }
 
 const (
 	levelRaw = iota
-	levelMinutes
 	levelFives
 	levelHours
 )
@@ -641,46 +639,31 @@ func coverRange(from, to *time.Time, maxLevel int) cover {
 		c.raw = []span{{lo, hi}}
 		return c
 	}
-	loM, hiM := ceilTo(lo, time.Minute), floorTo(hi, time.Minute)
-	if loM != nil && hiM != nil && !loM.Before(*hiM) { // no whole minute inside
+	loF, hiF := ceilTo(lo, fiveMinutes), floorTo(hi, fiveMinutes)
+	if loF != nil && hiF != nil && !loF.Before(*hiF) { // no whole five minutes inside
 		c.raw = []span{{lo, hi}}
 		return c
 	}
-	if lo != nil && lo.Before(*loM) {
-		c.raw = append(c.raw, span{lo, loM})
+	if lo != nil && lo.Before(*loF) {
+		c.raw = append(c.raw, span{lo, loF})
 	}
-	if hi != nil && hiM.Before(*hi) {
-		c.raw = append(c.raw, span{hiM, hi})
-	}
-	if maxLevel == levelMinutes {
-		c.minutes = []span{{loM, hiM}}
-		return c
+	if hi != nil && hiF.Before(*hi) {
+		c.raw = append(c.raw, span{hiF, hi})
 	}
 	if maxLevel == levelFives {
-		loF, hiF := ceilTo(loM, fiveMinutes), floorTo(hiM, fiveMinutes)
-		if loF != nil && hiF != nil && !loF.Before(*hiF) { // no whole five minutes inside
-			c.minutes = []span{{loM, hiM}}
-			return c
-		}
-		if loM != nil && loM.Before(*loF) {
-			c.minutes = append(c.minutes, span{loM, loF})
-		}
-		if hiM != nil && hiF.Before(*hiM) {
-			c.minutes = append(c.minutes, span{hiF, hiM})
-		}
 		c.fives = []span{{loF, hiF}}
 		return c
 	}
-	loH, hiH := ceilTo(loM, time.Hour), floorTo(hiM, time.Hour)
+	loH, hiH := ceilTo(loF, time.Hour), floorTo(hiF, time.Hour)
 	if loH != nil && hiH != nil && !loH.Before(*hiH) { // no whole hour inside
-		c.minutes = []span{{loM, hiM}}
+		c.fives = []span{{loF, hiF}}
 		return c
 	}
-	if loM != nil && loM.Before(*loH) {
-		c.minutes = append(c.minutes, span{loM, loH})
+	if loF != nil && loF.Before(*loH) {
+		c.fives = append(c.fives, span{loF, loH})
 	}
-	if hiM != nil && hiH.Before(*hiM) {
-		c.minutes = append(c.minutes, span{hiH, hiM})
+	if hiF != nil && hiH.Before(*hiF) {
+		c.fives = append(c.fives, span{hiH, hiF})
 	}
 	c.hours = []span{{loH, hiH}}
 	return c
@@ -742,8 +725,9 @@ func countSQL(sc scope, direct, outside []int32) (string, []any) {
 }
 
 // countTerm counts the samples of keys in [from, to] from the rollups: whole hours, then whole
-// minutes, then the samples of the two ragged minutes through the primary key. At most a few
-// hundred rollup rows and two minutes of samples per vehicle and day of the range.
+// five minutes, then the samples of the two ragged ends (under five minutes each) through the
+// primary key. At most a few dozen rollup rows per vehicle and day of the range, and ten
+// minutes of samples.
 func countTerm(args *sqlArgs, keys []int32, from, to *time.Time) string {
 	var (
 		parts []string
@@ -753,8 +737,8 @@ func countTerm(args *sqlArgs, keys []int32, from, to *time.Time) string {
 	for _, s := range c.hours {
 		parts = append(parts, "(SELECT COALESCE(sum(n), 0) FROM sample_hours WHERE vehicle_key = ANY("+k+")"+s.conds("bucket", args)+")")
 	}
-	for _, s := range c.minutes {
-		parts = append(parts, "(SELECT COALESCE(sum(n), 0) FROM sample_minutes WHERE vehicle_key = ANY("+k+")"+s.conds("bucket", args)+")")
+	for _, s := range c.fives {
+		parts = append(parts, "(SELECT COALESCE(sum(n), 0) FROM sample_five_minutes WHERE vehicle_key = ANY("+k+")"+s.conds("bucket", args)+")")
 	}
 	for _, s := range c.raw {
 		parts = append(parts, `(SELECT count(*) FROM samples WHERE vehicle_key = ANY(`+k+`)`+s.conds(`"timestamp"`, args)+")")
