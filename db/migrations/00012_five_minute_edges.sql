@@ -39,8 +39,13 @@ ANALYZE sample_five_minutes;
 DROP TABLE sample_minutes;
 
 -- +goose StatementBegin
--- The same SET as 00011's: CREATE OR REPLACE drops a setting it does not name.
-CREATE OR REPLACE FUNCTION samples_after_insert() RETURNS trigger LANGUAGE plpgsql SET work_mem = '64MB' AS $$
+-- The same work_mem as 00011's (CREATE OR REPLACE drops a setting it does not name), and no JIT:
+-- the planner costs the edge lookups at some 3 million (it guesses 40,000 five minutes and 17
+-- rows a lookup), past jit_optimize_above_cost and jit_inline_above_cost, and compiling the
+-- statement with optimization took about 2 s of the trigger's 2.7-2.8 s on an insert of 1M rows
+-- of `vehicle-data sample` (auto_explain: the first node's first row came 2.1 s late); without
+-- JIT the trigger took 0.70-0.83 s. It computes a few aggregates a row: nothing for JIT to win.
+CREATE OR REPLACE FUNCTION samples_after_insert() RETURNS trigger LANGUAGE plpgsql SET work_mem = '64MB' SET jit = off AS $$
 BEGIN
     -- See 00010: statistics that say samples is empty would plan the edge lookups below badly.
     IF EXISTS (SELECT FROM pg_class WHERE oid = 'samples'::regclass AND reltuples = 0 AND relpages > 0) THEN
@@ -173,8 +178,9 @@ $$;
 -- +goose StatementBegin
 -- The rollup rows of the five minutes in samples_touched, recomputed from the samples (deletes
 -- and updates: rare, operators only), their edges looked up among the samples. Hours are
--- recomputed from their five minutes, edges included; vehicles from their hours.
-CREATE OR REPLACE FUNCTION samples_recompute() RETURNS void LANGUAGE plpgsql AS $$
+-- recomputed from their five minutes, edges included; vehicles from their hours. No JIT, as
+-- for the insert trigger.
+CREATE OR REPLACE FUNCTION samples_recompute() RETURNS void LANGUAGE plpgsql SET jit = off AS $$
 BEGIN
     DELETE FROM sample_five_minutes m USING samples_touched t WHERE m.vehicle_key = t.vehicle_key AND m.bucket = t.bucket;
     INSERT INTO sample_five_minutes

@@ -1,6 +1,7 @@
 package database_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/vehicle-data/vehicle-data/internal/testdb"
@@ -192,5 +193,15 @@ func TestInsertTriggerAggregatesInMemory(t *testing.T) {
 	}
 	if fives != 40000 {
 		t.Fatalf("%d five-minute rows, want 40000: the test checked nothing", fives)
+	}
+	// And no JIT (migration 00012): compiling the trigger's statement cost more than running it.
+	for _, fn := range []string{"samples_after_insert", "samples_recompute"} {
+		var config []string
+		if err := conn.QueryRow(ctx, `SELECT proconfig FROM pg_proc WHERE proname = $1`, fn).Scan(&config); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(config, "jit=off") {
+			t.Errorf("%s runs with %v, want jit=off among its settings", fn, config)
+		}
 	}
 }
