@@ -26,7 +26,8 @@ import (
 // and the ends' edges a third.
 //
 // The ends are read as coverRange splits them: under an hour each side in five-minute rows,
-// under five minutes in samples; every other row is an hour (or five minutes).
+// under five minutes in samples; every other row is an hour (or five minutes). At levelRaw
+// (buckets under a minute) every row is a sample.
 func foldRollup(ctx context.Context, tx pgx.Tx, key int32, level int, width time.Duration, bounds []time.Time, from, to time.Time, capacity int) ([]bucketAggregate, error) {
 	var (
 		args  sqlArgs
