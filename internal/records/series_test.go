@@ -337,3 +337,48 @@ func checkBuckets(t *testing.T, name string, got Series, want []Bucket) {
 		}
 	}
 }
+
+// Day buckets in a zone whose midnights fall on no whole five minutes (Amsterdam kept its
+// local mean time, +00:19:32, until 1937) fit no rollup: they are grouped from the samples in
+// PostgreSQL, the one series path left there besides one-minute buckets.
+func TestSeriesUnalignedDays(t *testing.T) {
+	pool := testdb.New(t)
+	ctx := t.Context()
+	loc := mustZone(t, "Europe/Amsterdam")
+	rng := rand.New(rand.NewPCG(3, 4))
+	var (
+		rows []seriesRow
+		ts   = time.Date(1890, 5, 1, 21, 3, 0, 0, time.UTC)
+		b    [][]any
+		key  int32
+	)
+	if err := pool.QueryRow(ctx, "SELECT vehicle_key_for('lmt')").Scan(&key); err != nil {
+		t.Fatal(err)
+	}
+	for range 600 {
+		ts = ts.Add(time.Duration(1+rng.IntN(5400)) * time.Second)
+		r := seriesRow{ts: ts, odometer: float64(rng.IntN(1000)), soc: float64(rng.IntN(101)), elevation: float64(rng.IntN(300))}
+		if rng.IntN(4) > 0 {
+			v := float64(rng.IntN(130))
+			r.speed = &v
+		}
+		rows = append(rows, r)
+		b = append(b, []any{key, r.ts, r.speed, r.odometer, int16(r.soc), r.elevation, nil})
+	}
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"samples"},
+		[]string{"vehicle_key", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}, pgx.CopyFromRows(b)); err != nil {
+		t.Fatal(err)
+	}
+	first, last := rows[0].ts, rows[len(rows)-1].ts
+	if level := alignment(calendarBounds(first, last, loc, Day)); level != levelRaw {
+		t.Fatalf("alignment %d, want levelRaw: the test would check another path", level)
+	}
+	got, err := NewStore(pool, StoreOptions{}).Series(ctx, SeriesQuery{VehicleID: "lmt", Loc: loc, Fields: SeriesFields, MaxPoints: 25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Width != Day {
+		t.Fatalf("width %v, want a day", got.Width)
+	}
+	checkBuckets(t, "Amsterdam 1890", got, bruteBuckets(rows, first, last, loc, Day, SeriesFields))
+}
