@@ -14,7 +14,7 @@
 -- without it: counts read the range's ragged ends from five-minute rows and the samples (at
 -- most five minutes of them per end, through the primary key), and series of one-minute
 -- buckets aggregate the samples themselves (at most 1,000 minutes of them, about 7,000 rows of
--- a 1M-row vehicle, against 1,000 minute rows and 2,000 edge lookups before).
+-- a 1M-row vehicle, instead of 1,000 minute rows; their edges are looked up as before).
 ALTER TABLE sample_five_minutes
     ADD COLUMN speed_first double precision, ADD COLUMN speed_last double precision,
     ADD COLUMN odometer_first double precision, ADD COLUMN odometer_last double precision,
