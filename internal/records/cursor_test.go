@@ -144,7 +144,7 @@ func TestCursorWalkMatchesOracle(t *testing.T) {
 			f.From, f.To = &from, &to
 		}
 		if i >= 80 { // one field of a per-vehicle index, every vehicle: the vehicles' parts merged
-			o, f.VehicleID = Order{{Field: []string{"speed", "odometer"}[i%2], Desc: i/2%2 == 0}}, nil
+			o, f.VehicleID = Order{{Field: []string{"speed", "odometer", "shift_state"}[i%3], Desc: i/2%2 == 0}}, nil
 		}
 		size := int64(1 + rng.IntN(30))
 		name := fmt.Sprintf("%d %v size %d", i, o, size)
@@ -283,7 +283,7 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 		}
 		rows[i] = []any{
 			fmt.Sprintf("v%d", i%2), base.Add(time.Duration(at) * 7 * time.Second),
-			speed, odometer, int16(rng.IntN(4) * 25), float64(at/97%9) - 3, []string{"D", "P"}[rng.IntN(2)],
+			speed, odometer, int16(rng.IntN(4) * 25), float64(at/97%9) - 3, []any{"D", "N", "P", "R", "X", nil}[rng.IntN(6)],
 		}
 	}
 	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"vehicle_data"},
@@ -293,23 +293,30 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 	// 6,000 rows are too few for a seek from seekFrom: the second store seeks from deferredFrom.
 	stores := []*Store{NewStore(pool, StoreOptions{}), NewStore(pool, StoreOptions{seekFrom: deferredFrom})}
 	fields := []string{"id", "vehicle_id", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}
-	for i := range 68 {
+	for i := range 76 {
 		o := Order{{Field: fields[rng.IntN(len(fields))], Desc: rng.IntN(2) == 0}}
 		if i%2 == 0 {
-			o[0].Field = []string{"timestamp", "odometer", "speed", "id", "soc", "elevation"}[i/2%6]
+			o[0].Field = []string{"timestamp", "odometer", "speed", "id", "soc", "elevation", "shift_state"}[i/2%7]
 		}
 		if i >= 60 { // soc and elevation across vehicles, each way (boundedPage's shared bound)
 			o[0] = OrderField{Field: []string{"soc", "elevation"}[i%2], Desc: i/2%2 == 0}
 		}
-		if rng.IntN(2) == 0 {
+		if rng.IntN(2) == 0 && i < 68 {
 			o = append(o, OrderField{Field: fields[rng.IntN(len(fields))], Desc: rng.IntN(2) == 0})
 		}
 		var f Filter
-		if i%5 != 4 && i < 60 {
+		if i%5 != 4 && i < 60 || i >= 72 {
 			v := fmt.Sprintf("v%d", rng.IntN(2))
 			f.VehicleID = &v
 		}
-		if rng.IntN(3) > 0 { // off the hour and minute edges
+		if i >= 68 { // shift_state alone, each way, with and without a range: its index, merged across vehicles
+			o = Order{{Field: "shift_state", Desc: i%2 == 0}}
+		}
+		withRange := rng.IntN(3) > 0
+		if i >= 68 {
+			withRange = i/2%2 == 0
+		}
+		if withRange { // off the hour and minute edges
 			from := base.Add(time.Duration(rng.IntN(3*3600)+17) * time.Second)
 			to := from.Add(time.Duration(2*3600+rng.IntN(3*3600)) * time.Second)
 			f.From, f.To = &from, &to

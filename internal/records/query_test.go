@@ -218,13 +218,18 @@ func TestSortsAll(t *testing.T) {
 		{Filter{}, "speed,soc", 1, false, true},
 		{Filter{}, "vehicle_id", 1000, false, false}, // each vehicle by id
 		{Filter{}, "-vehicle_id", 1, true, true},
-		{Filter{}, "vehicle_id,shift_state", 1, false, true},
+		{Filter{}, "vehicle_id,shift_state", 1, false, false}, // each vehicle by its shift_state index
+		{Filter{}, "vehicle_id,shift_state", 1, true, true},
 		{Filter{}, "soc", 1, false, true},
-		{Filter{}, "-shift_state", 1, false, true},
+		{Filter{}, "-shift_state", 1, false, false}, // merged
+		{Filter{}, "shift_state", 1000, true, false},
+		{Filter{}, "shift_state,id", 1, false, true},
 		{one, "vehicle_id", 1000, false, false}, // by id within the vehicle
 		{one, "vehicle_id,soc", 1, false, false},
 		{one, "-speed,soc", 1000, false, false},
-		{one, "shift_state", 1, false, true},
+		{one, "shift_state", 1000, false, false},
+		{one, "-shift_state", 1, true, false},
+		{one, "shift_state,-speed", 1, false, true},
 		{one, "soc", 1, false, false},
 		{one, "soc", 99, false, false},
 		{one, "-elevation", 101, false, true},

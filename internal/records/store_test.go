@@ -142,7 +142,9 @@ func TestSortedPagesHaveTheirOwnPool(t *testing.T) {
 		{Filter{}, "-speed", 3, false},
 		{Filter{VehicleID: &v}, "odometer", 20, false},
 		{Filter{VehicleID: &v}, "soc", 1, false},
-		{Filter{}, "shift_state", 1, true},
+		{Filter{}, "shift_state,speed", 1, true},
+		{Filter{}, "-shift_state", 1, false},
+		{Filter{VehicleID: &v}, "shift_state", 120, false},
 		{Filter{}, "soc", 1, true},
 		{Filter{VehicleID: &v}, "elevation", 120, true},
 	} {
@@ -163,4 +165,79 @@ func TestSortedPagesHaveTheirOwnPool(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Pages by shift_state alone read its index in order: with sorts disabled, no Sort sits under
+// the page's Limit, in every scope and both ways, page 1 and deep (the deferred join). A Sort of
+// the page's own rows above it, as mergedPage's outer ORDER BY, is fine. Without the index, or
+// with a part the index cannot serve in order, PostgreSQL sorts every matching row and this fails.
+func TestShiftStatePagesReadTheirIndex(t *testing.T) {
+	pool := testdb.New(t)
+	ctx := t.Context()
+	if _, err := pool.Exec(ctx, `INSERT INTO vehicle_data (vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state)
+		SELECT 'v' || (g % 3), '2024-01-01'::timestamptz + g * interval '10 seconds', g % 7, g, g % 100, 0,
+			(ARRAY['D', 'P', 'R', NULL])[1 + g / 7 % 4]
+		FROM generate_series(1, 30000) g`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	s := NewStore(pool, StoreOptions{})
+	from, to := time.Date(2024, 1, 1, 7, 3, 0, 0, time.UTC), time.Date(2024, 1, 1, 21, 48, 0, 0, time.UTC)
+	v := "v1"
+	for _, f := range []Filter{{}, {VehicleID: &v}, {From: &from, To: &to}, {VehicleID: &v, From: &from, To: &to}} {
+		for _, desc := range []bool{false, true} {
+			for _, number := range []int64{1, deferredFrom/10 + 5} {
+				o := Order{{Field: "shift_state", Desc: desc}}
+				name := fmt.Sprintf("%v vehicle %v range %v page %d", o, f.VehicleID != nil, f.From != nil, number)
+				if sortsAll(f, o, Page{Number: number, Size: 10}, false) {
+					t.Fatalf("%s: counted as a sort of every row", name)
+				}
+				tx, err := pool.Begin(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				vs, err := s.vehicleKeys(ctx, tx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sql, args := pageSQL(vs.scope(f), o, Page{Number: number, Size: 10}, seekFrom)
+				var plan []map[string]any
+				if _, err := tx.Exec(ctx, "SET LOCAL enable_sort = off"); err != nil {
+					t.Fatal(err)
+				}
+				if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&plan); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				tx.Rollback(ctx)
+				text := fmt.Sprint(plan)
+				if !strings.Contains(text, "samples_shift_state_idx") {
+					t.Errorf("%s: the plan does not read samples_shift_state_idx:\n%s", name, text)
+				}
+				if bad := sortUnderLimit(plan[0]["Plan"].(map[string]any), false); bad {
+					t.Errorf("%s: a Sort under the page's Limit:\n%s", name, text)
+				}
+			}
+		}
+	}
+}
+
+// sortUnderLimit reports a Sort node below a Limit in the EXPLAIN (FORMAT JSON) tree n.
+func sortUnderLimit(n map[string]any, limited bool) bool {
+	switch n["Node Type"] {
+	case "Limit":
+		limited = true
+	case "Sort", "Incremental Sort":
+		if limited {
+			return true
+		}
+	}
+	kids, _ := n["Plans"].([]any)
+	for _, k := range kids {
+		if sortUnderLimit(k.(map[string]any), limited) {
+			return true
+		}
+	}
+	return false
 }
