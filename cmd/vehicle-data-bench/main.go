@@ -109,6 +109,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.DurationVar(&lopts.Duration, "duration", run, "length of each loaded run")
 		fs.BoolVar(&lopts.Reuse, "reuse", false, "keep the loaded database (vdbench_fleet) and reuse it when it holds the rows")
 	}
+	if cmd == "list" {
+		fs.BoolVar(&lopts.ShiftStateIndex, "shift-state-index", false, "create the optional index of db/optional/shift_state_index.sql before the run (without: drop it)")
+	}
 	if cmd == "replicas" {
 		fs.StringVar(&replicas, "replicas", "1,2,3", "comma-separated replica counts")
 		fs.IntVar(&ropts.ListConns, "list-conns", 32, "clients of the list mix")

@@ -123,6 +123,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		FinalizePool: pools.Ingest, AcquireTimeout: cfg.Limits.AcquireTimeout,
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxPendingUploadBytes: cfg.MaxPendingUploadBytes,
 	})
+	// The optional index of db/optional, found once: after creating or dropping it, restart.
+	shiftIndex, err := records.HasShiftStateIndex(ctx, pools.Interactive)
+	if err != nil {
+		logger.Warn("pages by shift_state will sort", "err", err)
+	} else {
+		logger.Info("optional indexes", "samples_shift_state_idx", shiftIndex)
+	}
 	var draining atomic.Bool
 	handler := server.New(server.Options{
 		Draining: draining.Load,
@@ -130,6 +137,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Logger:   logger,
 		Records: records.NewStore(pools.Interactive, records.StoreOptions{
 			SortPool: pools.Sorts, ExportPool: pools.Export, AcquireTimeout: cfg.Limits.AcquireTimeout, Standby: pools.Standby,
+			ShiftStateIndex: shiftIndex,
 		}),
 		Ingest:   ing,
 		Ready:    database.NewReadiness(pools.Probe).Check,

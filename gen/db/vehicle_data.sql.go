@@ -96,3 +96,18 @@ func (q *Queries) GetVehicleData(ctx context.Context, db DBTX, id int64) (GetVeh
 	)
 	return i, err
 }
+
+const hasShiftStateIndex = `-- name: HasShiftStateIndex :one
+SELECT EXISTS (
+    SELECT FROM pg_catalog.pg_index i
+    WHERE i.indexrelid = to_regclass('samples_shift_state_idx') AND i.indisvalid
+) AS present
+`
+
+// The optional index of db/optional/shift_state_index.sql, usable (built and valid).
+func (q *Queries) HasShiftStateIndex(ctx context.Context, db DBTX) (bool, error) {
+	row := db.QueryRow(ctx, hasShiftStateIndex)
+	var present bool
+	err := row.Scan(&present)
+	return present, err
+}

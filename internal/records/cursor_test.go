@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/vehicle-data/vehicle-data/db/optional"
 	"github.com/vehicle-data/vehicle-data/internal/testdb"
 )
 
@@ -125,7 +126,10 @@ func TestCursorWalkMatchesOracle(t *testing.T) {
 	pool := testdb.New(t)
 	ctx := t.Context()
 	seedCursorRows(t, pool, 400, 1)
-	s := NewStore(pool, StoreOptions{})
+	if _, err := pool.Exec(ctx, optional.ShiftStateIndex); err != nil {
+		t.Fatal(err)
+	}
+	plain, withShift := NewStore(pool, StoreOptions{}), NewStore(pool, StoreOptions{ShiftStateIndex: true})
 	rng := rand.New(rand.NewPCG(3, 4))
 	fields := []string{"id", "vehicle_id", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -147,6 +151,10 @@ func TestCursorWalkMatchesOracle(t *testing.T) {
 			o, f.VehicleID = Order{{Field: []string{"speed", "odometer", "shift_state"}[i%3], Desc: i/2%2 == 0}}, nil
 		}
 		size := int64(1 + rng.IntN(30))
+		s := plain
+		if o[0].Field == "shift_state" && i%2 == 0 { // half of them through the optional index
+			s = withShift
+		}
 		name := fmt.Sprintf("%d %v size %d", i, o, size)
 		want := allIDs(t, pool, f, o)
 
@@ -291,7 +299,13 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 6,000 rows are too few for a seek from seekFrom: the second store seeks from deferredFrom.
-	stores := []*Store{NewStore(pool, StoreOptions{}), NewStore(pool, StoreOptions{seekFrom: deferredFrom})}
+	// The third reads the optional shift_state index, there for every store (a store without
+	// ShiftStateIndex sorts, whatever the indexes).
+	if _, err := pool.Exec(ctx, optional.ShiftStateIndex); err != nil {
+		t.Fatal(err)
+	}
+	stores := []*Store{NewStore(pool, StoreOptions{}), NewStore(pool, StoreOptions{seekFrom: deferredFrom}),
+		NewStore(pool, StoreOptions{ShiftStateIndex: true})}
 	fields := []string{"id", "vehicle_id", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}
 	for i := range 76 {
 		o := Order{{Field: fields[rng.IntN(len(fields))], Desc: rng.IntN(2) == 0}}

@@ -17,6 +17,8 @@ type scope struct {
 	Filter
 	key  *int32  // the filtered vehicle's key; nil without a vehicle filter
 	keys []int32 // without a vehicle filter, every vehicle's key, ascending
+	// shiftIndex: samples_shift_state_idx exists (StoreOptions.ShiftStateIndex).
+	shiftIndex bool
 }
 
 // none reports a vehicle filter naming a vehicle without samples: nothing matches.
@@ -202,14 +204,17 @@ func (sc scope) speedParts(args *sqlArgs, o Order, cols, limit string) string {
 // page sorts as before.
 const mergeMaxVehicles = 64
 
-// mergesVehicles reports a page without a vehicle filter ordered by speed, odometer or
-// shift_state alone, which mergedPage serves.
+// mergesVehicles reports a page without a vehicle filter ordered by speed or odometer alone
+// (or shift_state, where its optional index exists), which mergedPage serves.
 func (sc scope) mergesVehicles(o Order) bool {
-	return sc.key == nil && len(sc.keys) > 0 && len(sc.keys) <= mergeMaxVehicles && len(o) == 1 && merged[o[0].Field]
+	return sc.key == nil && len(sc.keys) > 0 && len(sc.keys) <= mergeMaxVehicles && len(o) == 1 && merged(o[0].Field, sc.shiftIndex)
 }
 
-// merged are the fields with an index on (vehicle_key, field, id) INCLUDE ("timestamp").
-var merged = map[string]bool{"speed": true, "odometer": true, "shift_state": true}
+// merged reports a field with an index on (vehicle_key, field, id) INCLUDE ("timestamp"):
+// speed and odometer, and shift_state where its optional index exists.
+func merged(field string, shiftIndex bool) bool {
+	return field == "speed" || field == "odometer" || field == "shift_state" && shiftIndex
+}
 
 // shiftStateParts is how many of a vehicle's shift states get a part of their own in a page by
 // shift_state within a time range (mergedPage); the rest share one. Real logs have D, N, P, R
@@ -219,7 +224,7 @@ const shiftStateParts = 3
 // splitsShiftState reports a page of a vehicle's time range ordered by shift_state alone, which
 // mergedPage serves as it does across vehicles (without a range its index is the order).
 func (sc scope) splitsShiftState(o Order) bool {
-	return sc.key != nil && sc.HasTimeRange() && len(o) == 1 && o[0].Field == "shift_state"
+	return sc.shiftIndex && sc.key != nil && sc.HasTimeRange() && len(o) == 1 && o[0].Field == "shift_state"
 }
 
 // boundsVehicles reports a page without a vehicle filter ordered first by soc or elevation,
@@ -476,9 +481,9 @@ func (o Order) pageOrderBy(sc scope) string {
 // sortsAll reports a list page that no index or rollup serves, following pageSQL's and
 // seekSQL's cases: PostgreSQL reads and sorts every matching row, for up to seconds at 10M rows
 // (README, "Performance"). Such pages run on the store's sort pool. Without a vehicle filter,
-// speed, odometer and shift_state alone count as served (mergedPage), which past
-// mergeMaxVehicles vehicles they are not; they then sort on the short requests' pool.
-func sortsAll(f Filter, o Order, p Page, cursor bool) bool {
+// speed and odometer alone (and shift_state, with shiftIndex) count as served (mergedPage),
+// which past mergeMaxVehicles vehicles they are not; they then sort on the short requests' pool.
+func sortsAll(f Filter, o Order, p Page, cursor, shiftIndex bool) bool {
 	if f.VehicleID != nil {
 		o = o.forScope(scope{Filter: f})
 	}
@@ -487,16 +492,16 @@ func sortsAll(f Filter, o Order, p Page, cursor bool) bool {
 	}
 	switch first := o[0].Field; {
 	case first == "shift_state":
-		// Its index serves it alone: within a vehicle, and across vehicles merged.
-		return len(o) > 1
+		// Its optional index serves it alone: within a vehicle, and across vehicles merged.
+		return !shiftIndex || len(o) > 1
 	case first == "timestamp" || first == "id":
 		return false
 	case f.VehicleID == nil && first == "vehicle_id":
 		// vehiclePage: each vehicle's rows as its own page in the rest of the order.
 		one := "" // any vehicle
-		return cursor || sortsAll(Filter{VehicleID: &one, From: f.From, To: f.To}, o, p, false)
+		return cursor || sortsAll(Filter{VehicleID: &one, From: f.From, To: f.To}, o, p, false, shiftIndex)
 	case f.VehicleID == nil:
-		return !(len(o) == 1 && merged[first])
+		return !(len(o) == 1 && merged(first, shiftIndex))
 	case first == "soc" || first == "elevation":
 		// A page by soc or elevation sorts the hours the rollup bounds (boundedPage): few for
 		// an early page, most of the vehicle for a deep one or after a cursor.
@@ -518,7 +523,7 @@ func pageSQL(sc scope, o Order, p Page, seek int64) (string, []any) {
 		return sc.mergedPage(&args, o, p), args
 	}
 	if sc.splitsShiftState(o) {
-		one := scope{Filter: sc.Filter, keys: []int32{*sc.key}}
+		one := scope{Filter: sc.Filter, keys: []int32{*sc.key}, shiftIndex: true}
 		return one.mergedPage(&args, o, p), args
 	}
 	if sc.splitsSpeed(o) {
@@ -636,7 +641,7 @@ func seekSQL(sc scope, o Order, c Cursor, limit int64) (string, []any) {
 	if sc.mergesVehicles(travel) {
 		scopes = make([]scope, len(sc.keys))
 		for i := range sc.keys {
-			scopes[i] = scope{Filter: sc.Filter, key: &sc.keys[i]}
+			scopes[i] = scope{Filter: sc.Filter, key: &sc.keys[i], shiftIndex: sc.shiftIndex}
 		}
 	}
 	if len(terms) == 1 && len(scopes) == 1 {

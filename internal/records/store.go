@@ -26,7 +26,8 @@ type Store struct {
 	wait    time.Duration     // longest wait for a short request's connection
 	q       *db.Queries
 
-	seekFrom int64 // the offset from which a vehicle's deep page seeks (see pageSQL)
+	seekFrom   int64 // the offset from which a vehicle's deep page seeks (see pageSQL)
+	shiftIndex bool  // samples_shift_state_idx exists (StoreOptions.ShiftStateIndex)
 
 	codecMu sync.Mutex
 	codec   *CursorCodec // loaded from server_secrets on first use
@@ -48,13 +49,28 @@ type StoreOptions struct {
 	// Stream) while it keeps up with the primary, on its own pools; a read it fails is asked
 	// of pool or ExportPool. Create always writes to pool.
 	Standby *database.Standby
+	// ShiftStateIndex says the optional index samples_shift_state_idx exists
+	// (db/optional/shift_state_index.sql; HasShiftStateIndex tells): pages ordered by
+	// shift_state alone then read it instead of sorting every matching row.
+	ShiftStateIndex bool
 
 	seekFrom int64 // tests: where a vehicle's deep page starts to seek; 0: seekFrom
 }
 
+// HasShiftStateIndex reports whether the optional index of db/optional/shift_state_index.sql
+// exists and is valid, for StoreOptions.ShiftStateIndex.
+func HasShiftStateIndex(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
+	ok, err := db.New().HasShiftStateIndex(ctx, pool)
+	if err != nil {
+		return false, fmt.Errorf("look for samples_shift_state_idx: %w", err)
+	}
+	return ok, nil
+}
+
 // NewStore returns a Store over pool.
 func NewStore(pool *pgxpool.Pool, opts StoreOptions) *Store {
-	s := &Store{pool: pool, export: opts.ExportPool, standby: opts.Standby, wait: opts.AcquireTimeout, q: db.New(), seekFrom: opts.seekFrom}
+	s := &Store{pool: pool, export: opts.ExportPool, standby: opts.Standby, wait: opts.AcquireTimeout, q: db.New(),
+		seekFrom: opts.seekFrom, shiftIndex: opts.ShiftStateIndex}
 	if s.seekFrom == 0 {
 		s.seekFrom = seekFrom
 	}
@@ -160,7 +176,7 @@ var ErrInvalidPage = apperr.NotFound("Invalid page.")
 func (s *Store) List(ctx context.Context, f Filter, o Order, p Page, cursor string) (ListResult, error) {
 	var res ListResult
 	l := laneShort
-	if sortsAll(f, o, p, cursor != "") {
+	if sortsAll(f, o, p, cursor != "", s.shiftIndex) {
 		l = laneSorted
 	}
 	err := s.read(ctx, l, func(conn *pgxpool.Conn) error {
@@ -190,6 +206,7 @@ func (s *Store) list(ctx context.Context, conn *pgxpool.Conn, f Filter, o Order,
 		}
 		res.VehicleIDs = vs.ids
 		sc := vs.scope(f)
+		sc.shiftIndex = s.shiftIndex
 		if res.Count, err = s.count(ctx, tx, sc, vs); err != nil {
 			return err
 		}
@@ -390,7 +407,7 @@ func (s *Store) vehiclePage(ctx context.Context, tx pgx.Tx, sc scope, o Order, p
 			break
 		}
 		k := vs.keys[id]
-		one := scope{Filter: sc.Filter, key: &k}
+		one := scope{Filter: sc.Filter, key: &k, shiftIndex: sc.shiftIndex}
 		one.VehicleID = &id
 		n, err := s.count(ctx, tx, one, vs)
 		if err != nil {

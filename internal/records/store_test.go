@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/vehicle-data/vehicle-data/db/optional"
 	"github.com/vehicle-data/vehicle-data/internal/apperr"
 	"github.com/vehicle-data/vehicle-data/internal/testdb"
 )
@@ -142,9 +143,7 @@ func TestSortedPagesHaveTheirOwnPool(t *testing.T) {
 		{Filter{}, "-speed", 3, false},
 		{Filter{VehicleID: &v}, "odometer", 20, false},
 		{Filter{VehicleID: &v}, "soc", 1, false},
-		{Filter{}, "shift_state,speed", 1, true},
-		{Filter{}, "-shift_state", 1, false},
-		{Filter{VehicleID: &v}, "shift_state", 120, false},
+		{Filter{}, "shift_state", 1, true}, // without its optional index
 		{Filter{}, "soc", 1, true},
 		{Filter{VehicleID: &v}, "elevation", 120, true},
 	} {
@@ -167,13 +166,22 @@ func TestSortedPagesHaveTheirOwnPool(t *testing.T) {
 	}
 }
 
-// Pages by shift_state alone read its index in order: with sorts disabled, no Sort sits under
+// With the optional index (db/optional), pages by shift_state alone read it in order: with sorts disabled, no Sort sits under
 // the page's Limit, in every scope and both ways, page 1 and deep (the deferred join). A Sort of
 // the page's own rows above it, as mergedPage's outer ORDER BY, is fine. Without the index, or
 // with a part the index cannot serve in order, PostgreSQL sorts every matching row and this fails.
 func TestShiftStatePagesReadTheirIndex(t *testing.T) {
 	pool := testdb.New(t)
 	ctx := t.Context()
+	if ok, err := HasShiftStateIndex(ctx, pool); err != nil || ok {
+		t.Fatalf("before db/optional: index %v, %v", ok, err)
+	}
+	if _, err := pool.Exec(ctx, optional.ShiftStateIndex); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := HasShiftStateIndex(ctx, pool); err != nil || !ok {
+		t.Fatalf("after db/optional: index %v, %v", ok, err)
+	}
 	if _, err := pool.Exec(ctx, `INSERT INTO vehicle_data (vehicle_id, "timestamp", speed, odometer, soc, elevation, shift_state)
 		SELECT 'v' || (g % 3), '2024-01-01'::timestamptz + g * interval '10 seconds', g % 7, g, g % 100, 0,
 			(ARRAY['D', 'P', 'R', NULL])[1 + g / 7 % 4]
@@ -183,7 +191,7 @@ func TestShiftStatePagesReadTheirIndex(t *testing.T) {
 	if _, err := pool.Exec(ctx, "ANALYZE"); err != nil {
 		t.Fatal(err)
 	}
-	s := NewStore(pool, StoreOptions{})
+	s := NewStore(pool, StoreOptions{ShiftStateIndex: true})
 	from, to := time.Date(2024, 1, 1, 7, 3, 0, 0, time.UTC), time.Date(2024, 1, 1, 21, 48, 0, 0, time.UTC)
 	v := "v1"
 	for _, f := range []Filter{{}, {VehicleID: &v}, {From: &from, To: &to}, {VehicleID: &v, From: &from, To: &to}} {
@@ -191,7 +199,7 @@ func TestShiftStatePagesReadTheirIndex(t *testing.T) {
 			for _, number := range []int64{1, deferredFrom/10 + 5} {
 				o := Order{{Field: "shift_state", Desc: desc}}
 				name := fmt.Sprintf("%v vehicle %v range %v page %d", o, f.VehicleID != nil, f.From != nil, number)
-				if sortsAll(f, o, Page{Number: number, Size: 10}, false) {
+				if sortsAll(f, o, Page{Number: number, Size: 10}, false, true) {
 					t.Fatalf("%s: counted as a sort of every row", name)
 				}
 				tx, err := pool.Begin(ctx)
@@ -202,7 +210,9 @@ func TestShiftStatePagesReadTheirIndex(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				sql, args := pageSQL(vs.scope(f), o, Page{Number: number, Size: 10}, seekFrom)
+				sc := vs.scope(f)
+				sc.shiftIndex = true
+				sql, args := pageSQL(sc, o, Page{Number: number, Size: 10}, seekFrom)
 				var plan []map[string]any
 				if _, err := tx.Exec(ctx, "SET LOCAL enable_sort = off"); err != nil {
 					t.Fatal(err)

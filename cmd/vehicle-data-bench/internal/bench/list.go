@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/vehicle-data/vehicle-data/db/optional"
 	"github.com/vehicle-data/vehicle-data/internal/database"
 	"github.com/vehicle-data/vehicle-data/internal/records"
 	"github.com/vehicle-data/vehicle-data/internal/sample"
@@ -35,6 +36,9 @@ type ListOptions struct {
 	Vehicles int           // vehicles of Rows samples each; 0 means 10
 	Duration time.Duration // of each loaded run; 0 means 30 s
 	Reuse    bool          // keep and reuse the loaded database ("list") when it holds the rows
+	// ShiftStateIndex creates the optional index of db/optional on the loaded database before
+	// the server starts; without it, the run drops it (a reused database may have it).
+	ShiftStateIndex bool
 }
 
 // RunList loads Vehicles x Rows samples into the real schema with \copy (the triggers keep every
@@ -59,6 +63,9 @@ func RunList(ctx context.Context, opts ListOptions, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := setShiftStateIndex(ctx, dbURL, opts.ShiftStateIndex); err != nil {
+		return err
+	}
 	srv, err := l.startServer(ctx, dbURL, "list-server")
 	if err != nil {
 		return err
@@ -69,14 +76,15 @@ func RunList(ctx context.Context, opts ListOptions, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "list benchmark: %d vehicles x %s samples; %s\n", len(vehicles), thousands(int64(opts.Rows)), l.env.Postgres)
-	fmt.Fprintf(w, "machine: %d CPUs, load before: %s\n\n", l.env.CPUs, loadAverage())
+	fmt.Fprintf(w, "machine: %d CPUs, load before: %s\n", l.env.CPUs, loadAverage())
+	fmt.Fprintf(w, "optional index samples_shift_state_idx (--shift-state-index): %v\n\n", opts.ShiftStateIndex)
 
 	pool, tracer, err := tracedPool(ctx, dbURL)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	store := records.NewStore(pool, records.StoreOptions{})
+	store := records.NewStore(pool, records.StoreOptions{ShiftStateIndex: opts.ShiftStateIndex})
 
 	listMix := listMix(vehicles)
 	seriesMix := seriesMix(vehicles)
@@ -98,6 +106,23 @@ func RunList(ctx context.Context, opts ListOptions, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "load after: %s\n", loadAverage())
+	return nil
+}
+
+// setShiftStateIndex creates or drops the optional index of db/optional.
+func setShiftStateIndex(ctx context.Context, dbURL string, want bool) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	sql := "DROP INDEX IF EXISTS samples_shift_state_idx"
+	if want {
+		sql = optional.ShiftStateIndex
+	}
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("samples_shift_state_idx: %w", err)
+	}
 	return nil
 }
 
