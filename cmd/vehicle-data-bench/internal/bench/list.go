@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vehicle-data/vehicle-data/db/optional"
+	"github.com/vehicle-data/vehicle-data/gen/db"
 	"github.com/vehicle-data/vehicle-data/internal/database"
 	"github.com/vehicle-data/vehicle-data/internal/records"
 	"github.com/vehicle-data/vehicle-data/internal/sample"
@@ -116,12 +117,18 @@ func setShiftStateIndex(ctx context.Context, dbURL string, want bool) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	sql := "DROP INDEX IF EXISTS samples_shift_state_idx"
-	if want {
-		sql = optional.ShiftStateIndex
+	valid, err := db.New().HasShiftStateIndex(ctx, conn)
+	if err != nil || valid == want {
+		return err
 	}
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("samples_shift_state_idx: %w", err)
+	// Not wanted, or left invalid by an interrupted build (CREATE ... IF NOT EXISTS would keep it).
+	if _, err := conn.Exec(ctx, "DROP INDEX IF EXISTS samples_shift_state_idx"); err != nil {
+		return fmt.Errorf("drop samples_shift_state_idx: %w", err)
+	}
+	if want {
+		if _, err := conn.Exec(ctx, optional.ShiftStateIndex); err != nil {
+			return fmt.Errorf("create samples_shift_state_idx: %w", err)
+		}
 	}
 	return nil
 }
