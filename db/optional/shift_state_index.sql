@@ -1,14 +1,16 @@
 -- An optional index for pages ordered by shift_state: not a migration, an operator's choice.
 --
--- shift_state has a handful of values (D, P, R, N and mostly none), so without this index a
+-- shift_state has a handful of values (D, N, P, R or none; mostly D or none), so without this index a
 -- page ordered by it sorts every matching row: at 10M rows page 1 of one vehicle 0.56-0.65 s,
 -- of every vehicle 1.4-1.5 s, page 1000 up to 4.2 s (README, "Performance"). With it, a vehicle's
 -- rows are in that order, a time range is bounded by the ids of the hours that cover it and
--- filtered by the included timestamp, and every vehicle's scans merge: 2-116 ms for the same
--- pages. But it costs every ingest one more index entry per row: a 1M-row finalize took 25-48%
+-- filtered by the included timestamp, and every vehicle's scans merge: 1.5-59 ms for the same
+-- pages. But it costs every ingest one more index entry per row: a 1M-row finalize took 22-48%
 -- longer with it (make bench-ingest), past the 25% this schema allows itself against the one
 -- before it. So the migrations leave it out, and the server uses it when it finds it at start.
 --
--- CONCURRENTLY: inserts go on while it builds (about 15 s at 10M rows). Restart the servers
--- afterwards; DROP INDEX samples_shift_state_idx (and a restart) undoes it.
+-- CONCURRENTLY: inserts go on while it builds (at 10M rows a plain build took 12.5 s; this one
+-- scans the table twice). Restart the servers afterwards; DROP INDEX samples_shift_state_idx
+-- (and a restart) undoes it. An interrupted build leaves an invalid index, which the server
+-- ignores and IF NOT EXISTS keeps: drop it and run this again.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS samples_shift_state_idx ON samples (vehicle_key, shift_state, id) INCLUDE ("timestamp");
