@@ -307,7 +307,7 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 	stores := []*Store{NewStore(pool, StoreOptions{}), NewStore(pool, StoreOptions{seekFrom: deferredFrom}),
 		NewStore(pool, StoreOptions{ShiftStateIndex: true})}
 	fields := []string{"id", "vehicle_id", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}
-	for i := range 76 {
+	for i := range 78 {
 		o := Order{{Field: fields[rng.IntN(len(fields))], Desc: rng.IntN(2) == 0}}
 		if i%2 == 0 {
 			o[0].Field = []string{"timestamp", "odometer", "speed", "id", "soc", "elevation", "shift_state"}[i/2%7]
@@ -319,12 +319,15 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 			o = append(o, OrderField{Field: fields[rng.IntN(len(fields))], Desc: rng.IntN(2) == 0})
 		}
 		var f Filter
-		if i%5 != 4 && i < 60 || i >= 72 {
+		if i%5 != 4 && i < 60 || i >= 72 && i < 76 {
 			v := fmt.Sprintf("v%d", rng.IntN(2))
 			f.VehicleID = &v
 		}
 		if i >= 68 { // shift_state alone, each way, with and without a range: its index, merged across vehicles
 			o = Order{{Field: "shift_state", Desc: i%2 == 0}}
+		}
+		if i >= 76 { // every vehicle's piece by shift_state in a range (vehiclePage, then mergedPage)
+			o = Order{{Field: "vehicle_id"}, {Field: "shift_state", Desc: i%2 == 0}}
 		}
 		withRange := rng.IntN(3) > 0
 		if i >= 68 {
