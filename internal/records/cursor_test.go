@@ -405,7 +405,7 @@ func checkPagesFrom(t *testing.T, s *Store, f Filter, o Order, size, first int64
 	}
 }
 
-// Every page by soc or elevation (boundedPage) is the oracle's slice, for a vehicle and across
+// Every page by soc or elevation (boundedPage), and every export (bandSQL), is the oracle's, for a vehicle and across
 // vehicles, with ranges on and off the rollups' edges, on values that make the bands work:
 // elevations with fractions, long climbs and flat stretches (five-minute rows that span many
 // metres and rows of one value), negative ones, and past 2^53, where a double plus one is
@@ -448,6 +448,9 @@ func TestBoundedPagesMatchOracle(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := NewStore(pool, StoreOptions{})
+	// Exports by soc or elevation go out in bands (bandSQL): of the defaults' few, and of 50
+	// rows each, so that bands meet inside five-minute rows and runs of one value.
+	exporters := []*Store{s, NewStore(pool, StoreOptions{bandRows: 50})}
 	at := func(d time.Duration) *time.Time { v := base.Add(d); return &v }
 	ranges := [][2]*time.Time{
 		{nil, nil},
@@ -469,6 +472,15 @@ func TestBoundedPagesMatchOracle(t *testing.T) {
 					f.VehicleID = &vehicle
 				}
 				want := allIDs(t, pool, f, o)
+				for j, e := range exporters {
+					var got []int64
+					if err := e.Stream(ctx, f, o, func(r *Record) error { got = append(got, r.ID); return nil }); err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(got, want) {
+						t.Fatalf("export %v %+v, store %d: %d rows, want %d\n got %v\nwant %v", o, f, j, len(got), len(want), got, want)
+					}
+				}
 				checkPagesFrom(t, s, f, o, 211, 1, want)
 				for range 3 {
 					size := int64(1 + rng.IntN(30))

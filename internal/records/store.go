@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ type Store struct {
 	q       *db.Queries
 
 	seekFrom   int64 // the offset from which a vehicle's deep page seeks (see pageSQL)
+	bandRows   int64 // tests: the rows of each of an export's bands (see bandSQL); 0: the defaults
 	shiftIndex bool  // samples_shift_state_idx exists (StoreOptions.ShiftStateIndex)
 
 	codecMu sync.Mutex
@@ -55,6 +57,7 @@ type StoreOptions struct {
 	ShiftStateIndex bool
 
 	seekFrom int64 // tests: where a vehicle's deep page starts to seek; 0: seekFrom
+	bandRows int64 // tests: the rows of each band of an export by soc or elevation; 0: growing bands
 }
 
 // HasShiftStateIndex reports whether the optional index of db/optional/shift_state_index.sql
@@ -70,7 +73,7 @@ func HasShiftStateIndex(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
 // NewStore returns a Store over pool.
 func NewStore(pool *pgxpool.Pool, opts StoreOptions) *Store {
 	s := &Store{pool: pool, export: opts.ExportPool, standby: opts.Standby, wait: opts.AcquireTimeout, q: db.New(),
-		seekFrom: opts.seekFrom, shiftIndex: opts.ShiftStateIndex}
+		seekFrom: opts.seekFrom, bandRows: opts.bandRows, shiftIndex: opts.ShiftStateIndex}
 	if s.seekFrom == 0 {
 		s.seekFrom = seekFrom
 	}
@@ -608,7 +611,36 @@ func (s *Store) stream(ctx context.Context, tx pgx.Tx, f Filter, o Order, fn fun
 	if _, err := tx.Exec(ctx, exportSettings); err != nil {
 		return fmt.Errorf("export settings: %w", err)
 	}
-	sql, args := selectSQL(sc, o.forScope(sc))
+	o = o.forScope(sc)
+	if !sc.bandsExport(o) {
+		sql, args := selectSQL(sc, o)
+		return streamRows(ctx, tx, vs, sql, args, fn)
+	}
+	first, growth, most := int64(firstBandRows), int64(bandGrowth), rollupBands+1
+	if s.bandRows > 0 {
+		first, growth, most = s.bandRows, 1, math.MaxInt
+	}
+	sql, args := bandCutsSQL(sc, o, first, growth)
+	qr, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return fmt.Errorf("export bands: %w", err)
+	}
+	cuts, err := pgx.CollectRows(qr, pgx.RowTo[float64])
+	if err != nil {
+		return fmt.Errorf("export bands: %w", err)
+	}
+	bands := bandsFrom(cuts[:min(len(cuts), most)], o[0].Desc)
+	for i, b := range bands {
+		sql, args := bandSQL(sc, o, b[0], b[1], i == len(bands)-1)
+		if err := streamRows(ctx, tx, vs, sql, args, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// streamRows calls fn for every row of the export query sql.
+func streamRows(ctx context.Context, tx pgx.Tx, vs *vehicles, sql string, args []any, fn func(*Record) error) error {
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return fmt.Errorf("export query: %w", err)
