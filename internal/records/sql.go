@@ -406,12 +406,7 @@ func (sc scope) speedWalk(args *sqlArgs, o Order, size, skip, covering string) (
 func (sc scope) boundedPage(args *sqlArgs, o Order, p Page) string {
 	f := o[0]
 	col := orderColumns[f.Field]
-	var vehicles string
-	if sc.key != nil {
-		vehicles = "h.vehicle_key = " + args.add(*sc.key)
-	} else {
-		vehicles = "h.vehicle_key = ANY(" + args.add(sc.keys) + ")"
-	}
+	vehicles := vehiclesOf(args, sc, "h")
 	offset, size, through := args.add(p.Offset()), args.add(p.Size), args.add(p.Offset()+p.Size)
 	// Rollup rows wholly inside the range, and the five-minute rows that cover it.
 	wholeHour, wholeFive, fives := "true", "true", ""
