@@ -556,9 +556,9 @@ func (sc scope) fiveMinuteRows(args *sqlArgs) string {
 func bandCutsSQL(sc scope, o Order, first, growth int64) (string, []any) {
 	var args sqlArgs
 	f := o[0]
-	key, dir := "floor(m."+f.Field+"_min::float8)", ""
+	key, dir := "floor(h."+f.Field+"_min::float8)", ""
 	if f.Desc {
-		key, dir = "floor(m."+f.Field+"_max::float8)", " DESC"
+		key, dir = "floor(h."+f.Field+"_max::float8)", " DESC"
 	}
 	// The rows before a value's: before. Band i starts after first*(growth^i - 1)/(growth - 1).
 	rows := args.add(first) + "::numeric"
@@ -568,7 +568,7 @@ func bandCutsSQL(sc scope, o Order, first, growth int64) (string, []any) {
 		band = "floor(log(" + g + ", 1 + (" + g + " - 1) * before / " + rows + "))"
 	}
 	return "SELECT min(k) FROM (SELECT k, " + band + " AS band FROM (SELECT k, (sum(n) OVER (ORDER BY k" + dir + ") - n)::numeric AS before" +
-		" FROM (SELECT " + key + " AS k, sum(m.n) AS n FROM sample_hours m WHERE " + vehiclesOf(&args, sc, "m") + strings.ReplaceAll(sc.coveringBuckets(&args), "h.", "m.") +
+		" FROM (SELECT " + key + " AS k, sum(h.n) AS n FROM sample_hours h WHERE " + vehiclesOf(&args, sc, "h") + sc.coveringBuckets(&args) +
 		" GROUP BY 1) g) x) y GROUP BY band ORDER BY band", args
 }
 
