@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,17 @@ type Limits struct {
 // and PostgreSQL refuses values of 1 GiB and more.
 const MaxChunkBytesLimit int64 = 512 << 20
 
+// defaultDBConns is the default number of interactive connections for a process that may
+// use cores cores: twice as many, at least four. A core runs one query at a time, so more
+// connections than queries the cores can run only share them among more queries, each slower:
+// the slowest of the dashboard's pages (15 ms alone) took four times as long with eight at
+// once on two cores. Twice the cores keeps every core busy while some connections wait on the
+// network or on Go. The 10M-row list mix at 8 clients on 2 cores, one run each, alone
+// (README, "Load, limits and faults"): p99 63.1 ms with 8 connections, 36.8 ms with 4, for
+// the same share of pgbench's rate. The cores that count are PostgreSQL's: with the database
+// on a box of its own, or several replicas on one database, set --db-conns from that box's.
+func defaultDBConns(cores int) int { return max(4, 2*cores) }
+
 // Default returns the configuration used when nothing is set. It is the one place of every
 // default: the packages that take these values (ingest, pgembed, server) have none of their own.
 func Default() Config {
@@ -87,13 +99,7 @@ func Default() Config {
 		ShutdownTimeout: 30 * time.Second,
 		LogLevel:        "info",
 		Limits: Limits{
-			// Two cores run about two queries at a time; eight connections keep both busy
-			// while some wait on I/O or the network. Fewer make the dashboard's slowest
-			// pages faster under load (the 10M-row list mix at 8 clients on 2 cores: p99 86
-			// ms with 8, 46-48 with 3), but then short requests queue behind each other
-			// when exports take the cores (the fault suite's p99 under eight slow exports:
-			// 118 ms with 3, over its 100 ms). README, "Load, limits and faults".
-			DBConns: 8,
+			DBConns: defaultDBConns(runtime.GOMAXPROCS(0)),
 			// A page no index serves sorts every matching row, for seconds at 10M rows: two
 			// at once are most of two cores, and the short requests keep their own.
 			DBSortConns: 2,
@@ -215,7 +221,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "grace period for in-flight requests on shutdown (env SHUTDOWN_TIMEOUT)")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "on shutdown, answer /readyz 503 and close kept-alive connections for this long before the listener closes; behind a load balancer, its health-check interval (env DRAIN_DELAY)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env LOG_LEVEL)")
-	fs.IntVar(&l.DBConns, "db-conns", l.DBConns, "database connections for short requests: lists, retrieves, creates, chunks, series (env DB_CONNS)")
+	fs.IntVar(&l.DBConns, "db-conns", l.DBConns, "database connections for short requests: lists, retrieves, creates, chunks, series; default twice the cores, at least 4 (env DB_CONNS)")
 	fs.IntVar(&l.DBSortConns, "db-sort-conns", l.DBSortConns, "database connections for list pages no index serves, which sort every matching row (env DB_SORT_CONNS)")
 	fs.DurationVar(&l.AcquireTimeout, "acquire-timeout", l.AcquireTimeout, "how long a short request may wait for a connection before a 503 (env ACQUIRE_TIMEOUT)")
 	fs.DurationVar(&l.StatementTimeout, "statement-timeout", l.StatementTimeout, "longest query of a short request; past it, a 503 (env STATEMENT_TIMEOUT)")

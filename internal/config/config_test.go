@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -128,5 +129,16 @@ func TestParseSize(t *testing.T) {
 		if _, err := ParseSize(in); err == nil {
 			t.Errorf("%q: no error", in)
 		}
+	}
+}
+
+func TestDefaultDBConns(t *testing.T) {
+	for _, tc := range []struct{ cores, want int }{{1, 4}, {2, 4}, {3, 6}, {8, 16}} {
+		if got := defaultDBConns(tc.cores); got != tc.want {
+			t.Errorf("defaultDBConns(%d) = %d, want %d", tc.cores, got, tc.want)
+		}
+	}
+	if got, want := Default().Limits.DBConns, defaultDBConns(runtime.GOMAXPROCS(0)); got != want {
+		t.Errorf("Default().Limits.DBConns = %d, want %d (GOMAXPROCS %d)", got, want, runtime.GOMAXPROCS(0))
 	}
 }
