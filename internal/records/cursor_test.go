@@ -405,7 +405,39 @@ func checkPagesFrom(t *testing.T, s *Store, f Filter, o Order, size, first int64
 	}
 }
 
-// Every page by soc or elevation (boundedPage), and every export (bandSQL), is the oracle's, for a vehicle and across
+// checkCursorWalk walks o's cursors forward from page 1, size rows a page, then back from the
+// last page, and wants every page to be want's rows at its place.
+func checkCursorWalk(t *testing.T, s *Store, f Filter, o Order, size int64, want []int64) {
+	t.Helper()
+	ctx := t.Context()
+	res, err := s.List(ctx, f, o, Page{Number: 1, Size: size}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := []ListResult{res}
+	got := ids(res.Records)
+	for res.Next != "" && len(got) <= len(want) {
+		if res, err = s.List(ctx, f, o, Page{Size: size}, res.Next); err != nil {
+			t.Fatalf("%v %+v: %v", o, f, err)
+		}
+		pages = append(pages, res)
+		got = append(got, ids(res.Records)...)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%v %+v x%d: cursor walk of %d rows, want %d\n got %v\nwant %v", o, f, size, len(got), len(want), got, want)
+	}
+	for k := len(pages) - 1; k > 0; k-- {
+		prev, err := s.List(ctx, f, o, Page{Size: size}, pages[k].Previous)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := ids(pages[k-1].Records); !slices.Equal(ids(prev.Records), w) {
+			t.Fatalf("%v %+v x%d: page %d backwards = %v, want %v", o, f, size, k, ids(prev.Records), w)
+		}
+	}
+}
+
+// Every page by soc or elevation (boundedPage), every cursor page (bandedSeek) and every export (bandSQL), is the oracle's, for a vehicle and across
 // vehicles, with ranges on and off the rollups' edges, on values that make the bands work:
 // elevations with fractions, long climbs and flat stretches (five-minute rows that span many
 // metres and rows of one value), negative ones, and past 2^53, where a double plus one is
@@ -482,6 +514,9 @@ func TestBoundedPagesMatchOracle(t *testing.T) {
 					}
 				}
 				checkPagesFrom(t, s, f, o, 211, 1, want)
+				for j, e := range exporters { // cursor pages go out in bands too (bandedSeek)
+					checkCursorWalk(t, e, f, o, []int64{211, 97}[j], want)
+				}
 				for range 3 {
 					size := int64(1 + rng.IntN(30))
 					number := 1 + rng.Int64N(int64(len(want))/size+1)

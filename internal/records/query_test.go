@@ -223,6 +223,9 @@ func TestSortsAll(t *testing.T) {
 		{Filter{}, "vehicle_id,shift_state", 1, false, true, false}, // each vehicle by its shift_state index
 		{Filter{}, "vehicle_id,shift_state", 1, true, true, true},
 		{Filter{}, "soc", 1, false, false, true},
+		{Filter{}, "-soc", 1000, true, false, false}, // bandedSeek
+		{Filter{}, "elevation,-timestamp", 1, true, false, false},
+		{Filter{}, "elevation,vehicle_id", 1, true, false, true}, // the vehicles' join
 		{Filter{}, "-shift_state", 1, false, false, true},
 		{Filter{}, "-shift_state", 1, false, true, false}, // merged
 		{Filter{}, "shift_state", 1000, true, true, false},
@@ -237,7 +240,8 @@ func TestSortsAll(t *testing.T) {
 		{one, "soc", 1, false, false, false},
 		{one, "soc", 99, false, false, false},
 		{one, "-elevation", 101, false, false, true},
-		{one, "soc", 1, true, false, true},
+		{one, "soc", 1, true, false, false},          // bands from the cursor's value (bandedSeek)
+		{one, "-elevation", 101, true, false, false}, // a cursor's page, wherever it is
 	} {
 		o, err := ParseOrdering(tc.ordering)
 		if err != nil {

@@ -553,12 +553,20 @@ func (sc scope) fiveMinuteRows(args *sqlArgs) string {
 // against 23,854; with it, and the first band read from it too, the first byte took 88-135 ms,
 // 33-58 ms with the hours). Band i holds about first*growth^i rows (first each with growth 1).
 // The rows come in band order, each the smallest whole number of its band (see bandsFrom).
-func bandCutsSQL(sc scope, o Order, first, growth int64) (string, []any) {
+// With after (a cursor page's value), only the hours that reach it or beyond, in o, count.
+func bandCutsSQL(sc scope, o Order, first, growth int64, after *float64) (string, []any) {
 	var args sqlArgs
 	f := o[0]
 	key, dir := "floor(h."+f.Field+"_min::float8)", ""
 	if f.Desc {
 		key, dir = "floor(h."+f.Field+"_max::float8)", " DESC"
+	}
+	var reach string
+	switch {
+	case after != nil && f.Desc:
+		reach = " AND h." + f.Field + "_min <= " + args.add(*after) + "::float8"
+	case after != nil:
+		reach = " AND h." + f.Field + "_max >= " + args.add(*after) + "::float8"
 	}
 	// The rows before a value's: before. Band i starts after first*(growth^i - 1)/(growth - 1).
 	rows := args.add(first) + "::numeric"
@@ -568,7 +576,7 @@ func bandCutsSQL(sc scope, o Order, first, growth int64) (string, []any) {
 		band = "floor(log(" + g + ", 1 + (" + g + " - 1) * before / " + rows + "))"
 	}
 	return "SELECT min(k) FROM (SELECT k, " + band + " AS band FROM (SELECT k, (sum(n) OVER (ORDER BY k" + dir + ") - n)::numeric AS before" +
-		" FROM (SELECT " + key + " AS k, sum(h.n) AS n FROM sample_hours h WHERE " + vehiclesOf(&args, sc, "h") + sc.coveringBuckets(&args) +
+		" FROM (SELECT " + key + " AS k, sum(h.n) AS n FROM sample_hours h WHERE " + vehiclesOf(&args, sc, "h") + sc.coveringBuckets(&args) + reach +
 		" GROUP BY 1) g) x) y GROUP BY band ORDER BY band", args
 }
 
@@ -579,11 +587,16 @@ func bandCutsSQL(sc scope, o Order, first, growth int64) (string, []any) {
 // of 250,000 rows through the rollup: 24-27 s against 18 s for one sort of every row).
 func bandSQL(sc scope, o Order, lo, hi float64, last bool) (string, []any) {
 	var args sqlArgs
+	return bandQuery(&args, sc, o, lo, hi, last), args
+}
+
+// bandQuery is bandSQL's query, of the rows that also meet conds.
+func bandQuery(args *sqlArgs, sc scope, o Order, lo, hi float64, last bool, conds ...string) string {
 	col := orderColumns[o[0].Field]
 	l, h := args.add(lo)+"::float8", args.add(hi)+"::float8"
-	inBand := []string{col + " >= " + l, col + " < " + h}
+	inBand := append([]string{col + " >= " + l, col + " < " + h}, conds...)
 	if last {
-		return "SELECT " + recordColumns + " FROM samples s" + sc.whereOrdered(&args, o, inBand...) + o.orderBy(true), args
+		return "SELECT " + recordColumns + " FROM samples s" + sc.whereOrdered(args, o, inBand...) + o.orderBy(true)
 	}
 	f := o[0].Field
 	reaches := func(t string) string {
@@ -592,11 +605,70 @@ func bandSQL(sc scope, o Order, lo, hi float64, last bool) (string, []any) {
 	// The hours that reach into the band, then their five-minute rows that do: ten vehicles'
 	// 187,000 five-minute rows took 48 ms to filter for the first band, their hours 10 ms.
 	return "SELECT s.* FROM (SELECT m.vehicle_key, m.bucket FROM sample_hours h, LATERAL (SELECT m.vehicle_key, m.bucket FROM sample_five_minutes m" +
-		" WHERE m.vehicle_key = h.vehicle_key AND m.bucket >= h.bucket AND m.bucket < h.bucket + interval '1 hour' AND " + sc.fiveMinuteRows(&args) +
-		reaches("m") + " OFFSET 0) m WHERE " + vehiclesOf(&args, sc, "h") + sc.coveringBuckets(&args) + reaches("h") +
+		" WHERE m.vehicle_key = h.vehicle_key AND m.bucket >= h.bucket AND m.bucket < h.bucket + interval '1 hour' AND " + sc.fiveMinuteRows(args) +
+		reaches("m") + " OFFSET 0) m WHERE " + vehiclesOf(args, sc, "h") + sc.coveringBuckets(args) + reaches("h") +
 		") c, LATERAL (SELECT " + recordColumns + " FROM samples s" +
-		sc.whereOrdered(&args, o, append([]string{"s.vehicle_key = c.vehicle_key", `s."timestamp" >= c.bucket`,
-			`s."timestamp" < c.bucket + interval '5 minutes'`}, inBand...)...) + " OFFSET 0) s" + o.orderBy(true), args
+		sc.whereOrdered(args, o, append([]string{"s.vehicle_key = c.vehicle_key", `s."timestamp" >= c.bucket`,
+			`s."timestamp" < c.bucket + interval '5 minutes'`}, inBand...)...) + " OFFSET 0) s" + o.orderBy(true)
+}
+
+// unitBandsUpTo is the widest of bandsAfter's bands of whole units.
+const unitBandsUpTo = 64
+
+// seekBandSQL is the first limit rows of band [lo, hi) after cursor c in travel order (a
+// cursor page by soc or elevation: bandedSeek); "" when nothing sorts after c.
+func seekBandSQL(sc scope, travel Order, c Cursor, lo, hi float64, limit int64) (string, []any) {
+	var args sqlArgs
+	terms := seekTerms(travel, c, args.add)
+	if len(terms) == 0 {
+		return "", nil
+	}
+	return bandQuery(&args, sc, travel, lo, hi, false, "(("+strings.Join(terms, ") OR (")+"))") + " LIMIT " + args.add(limit), args
+}
+
+// bandsAfter is the bands of a cursor page whose value is v, in travel order: the band that
+// holds v, cut at v (ascending from v, descending from just above it), then bands of 1, 2, 4,
+// ... units (near v, where the page most often ends) and of the cuts (bandCutsSQL's rows, which
+// jump the gaps), the last one open. Together they hold every value from v on. The hours that
+// reach v hold values on both sides of it, so the first cut past it can be far: a deep page by
+// elevation (10M rows, one vehicle of ten) read 570 ms of rows without the unit bands.
+func bandsAfter(cuts []float64, v float64, desc bool) [][2]float64 {
+	var edges []float64
+	if desc {
+		edges = append(edges, math.Inf(-1), math.Nextafter(v, math.Inf(1)))
+		for _, c := range cuts {
+			if c > math.Inf(-1) && c <= v {
+				edges = append(edges, c)
+			}
+		}
+		for w := 0.0; w < unitBandsUpTo; w = 2*w + 1 {
+			if c := math.Floor(v) - w; c <= v {
+				edges = append(edges, c)
+			}
+		}
+	} else {
+		edges = append(edges, v, math.Inf(1))
+		for _, c := range cuts {
+			if c > v && c < math.Inf(1) {
+				edges = append(edges, c)
+			}
+		}
+		for w := 1.0; w <= unitBandsUpTo; w *= 2 {
+			if c := math.Floor(v) + w; c > v {
+				edges = append(edges, c)
+			}
+		}
+	}
+	slices.Sort(edges)
+	edges = slices.Compact(edges)
+	bands := make([][2]float64, 0, len(edges)-1)
+	for i := range len(edges) - 1 {
+		bands = append(bands, [2]float64{edges[i], edges[i+1]})
+	}
+	if desc {
+		slices.Reverse(bands)
+	}
+	return bands
 }
 
 // bandsFrom turns bandCutsSQL's rows into the bands' bounds, in the export's order. Whatever
@@ -671,13 +743,16 @@ func sortsAll(f Filter, o Order, p Page, cursor, shiftIndex bool) bool {
 		// vehiclePage: each vehicle's rows as its own page in the rest of the order.
 		one := "" // any vehicle
 		return cursor || sortsAll(Filter{VehicleID: &one, From: f.From, To: f.To}, o, p, false, shiftIndex)
+	case f.VehicleID == nil && cursor && (first == "soc" || first == "elevation") && !o.needsVehicles():
+		return false // bandedSeek, up to mergeMaxVehicles vehicles, as a merged page
 	case f.VehicleID == nil:
 		return !(len(o) == 1 && merged(first, shiftIndex))
 	case first == "soc" || first == "elevation":
 		// A page by soc or elevation reads the samples the rollups cannot rule out
 		// (boundedPage): hundreds for an early page, a tenth of the vehicle's or so for page
-		// 1000 of 100 (about 130 ms at 10M rows); after a cursor it sorts every row.
-		return cursor || p.Offset() >= deferredFrom
+		// 1000 of 100 (about 130 ms at 10M rows); after a cursor, the band of the cursor's
+		// value and the next (bandedSeek).
+		return !cursor && p.Offset() >= deferredFrom
 	}
 	return false // speed and odometer within a vehicle: their indexes
 }

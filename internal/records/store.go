@@ -435,7 +435,16 @@ func (s *Store) vehiclePage(ctx context.Context, tx pgx.Tx, sc scope, o Order, p
 // seekPage reads one row more than the page in the direction of travel, to know whether
 // there is a page beyond; the way back is taken to exist, since the cursor came from there.
 func (s *Store) seekPage(ctx context.Context, tx pgx.Tx, sc scope, qo, o Order, p Page, cur Cursor, vs *vehicles, res *ListResult) (next, prev *Cursor, err error) {
-	if sql, args := seekSQL(sc, qo, cur.forOrder(o, qo), p.Size+1); sql != "" {
+	c := cur.forOrder(o, qo)
+	travel := qo
+	if c.Before {
+		travel = qo.reversed()
+	}
+	if sc.bandsExport(travel) {
+		if res.Records, err = s.bandedSeek(ctx, tx, sc, travel, c, p.Size+1, vs); err != nil {
+			return nil, nil, err
+		}
+	} else if sql, args := seekSQL(sc, qo, c, p.Size+1); sql != "" {
 		if res.Records, err = queryRecords(ctx, tx, sql, args, vs); err != nil {
 			return nil, nil, err
 		}
@@ -460,6 +469,54 @@ func (s *Store) seekPage(ctx context.Context, tx pgx.Tx, sc scope, qo, o Order, 
 		prev = &c
 	}
 	return next, prev, nil
+}
+
+// bandedSeek is the first limit rows after c in travel order, which starts with soc or
+// elevation, of a vehicle or of up to mergeMaxVehicles: no index holds the rows in that
+// order, and a plain seek sorted every row after the cursor. The rows are read in bands of
+// values, as an export's are (bandSQL), from the cursor's value on, until limit rows have
+// come: the band at the value holds its ties, the next ones a few units each (bandsAfter),
+// then about bandGrowth times as many rows each by the hour rollup's count. At 10M rows, the
+// page of 100 after page 1 or page 1000 (curl, median of 5): one vehicle's 0.45-1.1 s
+// before, 9-78 ms; all ten vehicles' 1.0-3.4 s before, 14-73 ms.
+func (s *Store) bandedSeek(ctx context.Context, tx pgx.Tx, sc scope, travel Order, c Cursor, limit int64, vs *vehicles) ([]Record, error) {
+	var v float64
+	switch k := c.Key[0].(type) {
+	case int64:
+		v = float64(k)
+	case float64:
+		v = k
+	default:
+		return nil, fmt.Errorf("list records: a cursor value of type %T for %s", k, travel[0].Field)
+	}
+	first, growth := max(limit, firstBandRows/10), int64(bandGrowth)
+	if s.bandRows > 0 {
+		first, growth = s.bandRows, 1
+	}
+	sql, args := bandCutsSQL(sc, travel, first, growth, &v)
+	qr, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list bands: %w", err)
+	}
+	cuts, err := pgx.CollectRows(qr, pgx.RowTo[float64])
+	if err != nil {
+		return nil, fmt.Errorf("list bands: %w", err)
+	}
+	var out []Record
+	for _, b := range bandsAfter(cuts, v, travel[0].Desc) {
+		sql, args := seekBandSQL(sc, travel, c, b[0], b[1], limit-int64(len(out)))
+		if sql == "" {
+			break
+		}
+		recs, err := queryRecords(ctx, tx, sql, args, vs)
+		if err != nil {
+			return nil, err
+		}
+		if out = append(out, recs...); int64(len(out)) >= limit {
+			break
+		}
+	}
+	return out, nil
 }
 
 func queryRecords(ctx context.Context, tx pgx.Tx, sql string, args []any, vs *vehicles) ([]Record, error) {
@@ -620,7 +677,7 @@ func (s *Store) stream(ctx context.Context, tx pgx.Tx, f Filter, o Order, fn fun
 	if s.bandRows > 0 {
 		first, growth, most = s.bandRows, 1, math.MaxInt
 	}
-	sql, args := bandCutsSQL(sc, o, first, growth)
+	sql, args := bandCutsSQL(sc, o, first, growth, nil)
 	qr, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return fmt.Errorf("export bands: %w", err)
