@@ -724,8 +724,9 @@ func (o Order) pageOrderBy(sc scope) string {
 // sortsAll reports a list page that no index or rollup serves, following pageSQL's and
 // seekSQL's cases: PostgreSQL reads and sorts every matching row, for up to seconds at 10M rows
 // (README, "Performance"). Such pages run on the store's sort pool. Without a vehicle filter,
-// speed and odometer alone (and shift_state, with shiftIndex) count as served (mergedPage),
-// which past mergeMaxVehicles vehicles they are not; they then sort on the short requests' pool.
+// speed and odometer alone (and shift_state, with shiftIndex) count as served (mergedPage), as
+// do cursor pages by soc or elevation (bandedSeek), which past mergeMaxVehicles vehicles they
+// are not; they then sort on the short requests' pool.
 func sortsAll(f Filter, o Order, p Page, cursor, shiftIndex bool) bool {
 	if f.VehicleID != nil {
 		o = o.forScope(scope{Filter: f})
