@@ -100,6 +100,9 @@ func RunList(ctx context.Context, opts ListOptions, w io.Writer) error {
 	if err := l.runOrderings(ctx, w, vehicles, srv.url); err != nil {
 		return err
 	}
+	if err := l.runCursors(ctx, w, vehicles, srv.url, int64(opts.Rows)); err != nil {
+		return err
+	}
 	if err := l.runCounts(ctx, w, vehicles, store, tracer, pool); err != nil {
 		return err
 	}
@@ -490,23 +493,11 @@ func (l *lab) runOrderings(ctx context.Context, w io.Writer, vs []fleetVehicle, 
 					for k, vv := range filt {
 						q[k] = vv
 					}
-					best := time.Duration(math.MaxInt64)
-					status := 0
-					for run := range 2 {
-						t0 := time.Now()
-						s, err := get(ctx, base+"/api/v1/vehicle_data/?"+q.Encode())
-						if err != nil {
-							return err
-						}
-						if run > 0 {
-							best, status = min(best, time.Since(t0)), s
-						}
+					d, status, err := timeGet(ctx, base+"/api/v1/vehicle_data/?"+q.Encode())
+					if err != nil {
+						return err
 					}
-					mark := ""
-					if status != 200 {
-						mark = fmt.Sprintf(" (%d)", status)
-					}
-					fmt.Fprintf(tw, "%s%s\t", ms(best), mark)
+					fmt.Fprintf(tw, "%s%s\t", ms(d), statusMark(status))
 				}
 			}
 			fmt.Fprintln(tw)

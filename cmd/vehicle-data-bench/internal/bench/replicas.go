@@ -165,6 +165,13 @@ type capacityRun struct {
 	cpu      cpuUse
 }
 
+// splitSettings are the server flags of one of n replicas that share the database's budget:
+// the default connections and finalizes of one replica, divided among them.
+func splitSettings(n int) string {
+	conns, finalizes := (defaultDBConns+n-1)/n, max(1, defaultMaxFinalizes/n)
+	return fmt.Sprintf("--db-conns %d --max-finalizes %d", conns, finalizes)
+}
+
 // measureReplicas runs every capacity mix through n replicas with the default settings behind
 // nginx and, with more than one, the list mix again with --db-conns divided among them; at one
 // replica it first times small uploads one at a time. The ingested rows are removed at the end.
@@ -193,8 +200,7 @@ func (l *lab) measureReplicas(ctx context.Context, nginx, dbURL string, mix []mi
 	}
 	// The database's budget divided among the replicas, as the README advises for one small
 	// database: the same connections and finalizes in all as one replica has.
-	conns, finalizes := (defaultDBConns+n-1)/n, max(1, defaultMaxFinalizes/n)
-	split := fmt.Sprintf("--db-conns %d --max-finalizes %d", conns, finalizes)
+	split := splitSettings(n)
 	err = l.withReplicas(ctx, nginx, dbURL, mix, n, strings.Fields(split), func(base string) error {
 		for _, m := range []capacityMix{
 			{name: "list, " + split, list: true},

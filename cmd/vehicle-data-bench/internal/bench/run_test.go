@@ -124,7 +124,7 @@ func TestReplicasSmall(t *testing.T) {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
 	report := out.String()
-	for _, want := range []string{"list SQL, pgbench", "where the time goes", "one upload at a time", "list, --db-conns 4 --max-finalizes 1"} {
+	for _, want := range []string{"list SQL, pgbench", "where the time goes", "one upload at a time", "list, " + splitSettings(2)} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report lacks %q:\n%s", want, report)
 		}
