@@ -217,11 +217,12 @@ func TestSortsAll(t *testing.T) {
 		{Filter{}, "speed", 1000, true, false, false},
 		{Filter{}, "-odometer", 1, false, false, false},
 		{Filter{}, "speed,soc", 1, false, false, true},
-		{Filter{}, "vehicle_id", 1000, false, false, false}, // each vehicle by id
-		{Filter{}, "-vehicle_id", 1, true, false, true},
+		{Filter{}, "vehicle_id", 1000, false, false, false},           // each vehicle by id
+		{Filter{}, "-vehicle_id", 1, true, false, false},              // vehicleSeek: each vehicle by id
+		{Filter{}, "vehicle_id,shift_state", 1000, true, false, true}, // the vehicle's part sorts
 		{Filter{}, "vehicle_id,shift_state", 1, false, false, true},
 		{Filter{}, "vehicle_id,shift_state", 1, false, true, false}, // each vehicle by its shift_state index
-		{Filter{}, "vehicle_id,shift_state", 1, true, true, true},
+		{Filter{}, "vehicle_id,shift_state", 1, true, true, false},  // each vehicle's index
 		{Filter{}, "soc", 1, false, false, true},
 		{Filter{}, "-soc", 1000, true, false, false}, // bandedSeek
 		{Filter{}, "elevation,-timestamp", 1, true, false, false},

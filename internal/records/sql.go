@@ -742,8 +742,10 @@ func sortsAll(f Filter, o Order, p Page, cursor, shiftIndex bool) bool {
 		return false
 	case f.VehicleID == nil && first == "vehicle_id":
 		// vehiclePage: each vehicle's rows as its own page in the rest of the order.
+		// vehiclePage and vehicleSeek: each vehicle's rows as its own page in the rest of the
+		// order, the first one after a cursor.
 		one := "" // any vehicle
-		return cursor || sortsAll(Filter{VehicleID: &one, From: f.From, To: f.To}, o, p, false, shiftIndex)
+		return sortsAll(Filter{VehicleID: &one, From: f.From, To: f.To}, o, p, cursor, shiftIndex)
 	case f.VehicleID == nil && cursor && (first == "soc" || first == "elevation") && !o.needsVehicles():
 		return false // bandedSeek, up to mergeMaxVehicles vehicles, as a merged page
 	case f.VehicleID == nil:

@@ -440,14 +440,10 @@ func (s *Store) seekPage(ctx context.Context, tx pgx.Tx, sc scope, qo, o Order, 
 	if c.Before {
 		travel = qo.reversed()
 	}
-	if sc.bandsExport(travel) {
-		if res.Records, err = s.bandedSeek(ctx, tx, sc, travel, c, p.Size+1, vs); err != nil {
-			return nil, nil, err
-		}
-	} else if sql, args := seekSQL(sc, qo, c, p.Size+1); sql != "" {
-		if res.Records, err = queryRecords(ctx, tx, sql, args, vs); err != nil {
-			return nil, nil, err
-		}
+	after := c
+	after.Before = false // travel is already the way back
+	if res.Records, err = s.seekRows(ctx, tx, sc, travel, after, p.Size+1, vs); err != nil {
+		return nil, nil, err
 	}
 	more := int64(len(res.Records)) > p.Size
 	if more {
@@ -469,6 +465,65 @@ func (s *Store) seekPage(ctx context.Context, tx pgx.Tx, sc scope, qo, o Order, 
 		prev = &c
 	}
 	return next, prev, nil
+}
+
+// seekRows is the first limit rows after c (not a Before cursor) in travel order.
+func (s *Store) seekRows(ctx context.Context, tx pgx.Tx, sc scope, travel Order, c Cursor, limit int64, vs *vehicles) ([]Record, error) {
+	switch {
+	case sc.byVehicle(travel):
+		return s.vehicleSeek(ctx, tx, sc, travel, c, limit, vs)
+	case sc.bandsExport(travel):
+		return s.bandedSeek(ctx, tx, sc, travel, c, limit, vs)
+	}
+	sql, args := seekSQL(sc, travel, c, limit)
+	if sql == "" {
+		return nil, nil // nothing sorts after the cursor's row
+	}
+	return queryRecords(ctx, tx, sql, args, vs)
+}
+
+// vehicleSeek is seekRows across vehicles in an order that starts with vehicle_id, as
+// vehiclePage is for offsets: the cursor's vehicle's rows after the cursor, then the next
+// vehicles' first rows, each part that vehicle's own seek or page in the rest of the order,
+// with every index, band and rollup a vehicle's pages have. One seek of every vehicle's rows
+// sorted them all: 0.37-2.5 s at 10M rows (bench-list, cursor pages by vehicle_id).
+func (s *Store) vehicleSeek(ctx context.Context, tx pgx.Tx, sc scope, travel Order, c Cursor, limit int64, vs *vehicles) ([]Record, error) {
+	ids := slices.Clone(vs.ids) // the database's collation, as ORDER BY has it
+	if travel[0].Desc {
+		slices.Reverse(ids)
+	}
+	at, _ := c.Key[0].(string)
+	i := slices.Index(ids, at)
+	if i < 0 { // the cursor's vehicle is gone: where it sorted only the database can say
+		if sql, args := seekSQL(sc, travel, c, limit); sql != "" {
+			return queryRecords(ctx, tx, sql, args, vs)
+		}
+		return nil, nil
+	}
+	var out []Record
+	for j, id := range ids[i:] {
+		left := limit - int64(len(out))
+		if left == 0 {
+			break
+		}
+		k := vs.keys[id]
+		one := scope{Filter: sc.Filter, key: &k, shiftIndex: sc.shiftIndex}
+		one.VehicleID = &id
+		rest := travel.forScope(one)
+		var recs []Record
+		var err error
+		if j == 0 {
+			recs, err = s.seekRows(ctx, tx, one, rest, c.forOrder(travel, rest), left, vs)
+		} else {
+			sql, args := pageSQL(one, rest, Page{Size: left, piece: true}, s.seekFrom)
+			recs, err = queryRecords(ctx, tx, sql, args, vs)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	return out, nil
 }
 
 // bandedSeek is the first limit rows after c in travel order, which starts with soc or
