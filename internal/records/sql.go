@@ -660,7 +660,12 @@ func bandsAfter(cuts []float64, v float64, desc bool) [][2]float64 {
 		}
 	}
 	slices.Sort(edges)
-	edges = slices.Compact(edges)
+	return bandsOf(slices.Compact(edges), desc)
+}
+
+// bandsOf is the bands between consecutive edges (ascending, distinct), in the order's
+// direction.
+func bandsOf(edges []float64, desc bool) [][2]float64 {
 	bands := make([][2]float64, 0, len(edges)-1)
 	for i := range len(edges) - 1 {
 		bands = append(bands, [2]float64{edges[i], edges[i+1]})
@@ -682,15 +687,7 @@ func bandsFrom(cuts []float64, desc bool) [][2]float64 {
 		cuts = cuts[1:]
 	}
 	slices.Sort(cuts)
-	edges := append(append([]float64{math.Inf(-1)}, cuts...), math.Inf(1))
-	bands := make([][2]float64, 0, len(edges)-1)
-	for i := range len(edges) - 1 {
-		bands = append(bands, [2]float64{edges[i], edges[i+1]})
-	}
-	if desc {
-		slices.Reverse(bands)
-	}
-	return bands
+	return bandsOf(append(append([]float64{math.Inf(-1)}, cuts...), math.Inf(1)), desc)
 }
 
 // deferredFrom is where an OFFSET starts paying for its rows: past it, the skipped rows are

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"text/tabwriter"
@@ -26,38 +25,48 @@ func (l *lab) runCursors(ctx context.Context, w io.Writer, vs []fleetVehicle, ba
 		thousands(vehiclePage*100), thousands(fleetPage*100))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "ordering\tvehicle 100\tvehicle %s\tall 100\tall %s\t\n", thousands(vehiclePage*100), thousands(fleetPage*100))
-	for _, field := range []string{"id", "vehicle_id", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"} {
+	err := eachOrdering(tw, func(ordering string) error {
+		for _, c := range []struct {
+			vehicle string
+			page    string // the offset page whose next cursor is timed
+		}{{v.ID, "1"}, {v.ID, fmt.Sprint(vehiclePage)}, {"", "1"}, {"", fmt.Sprint(fleetPage)}} {
+			q := url.Values{"ordering": {ordering}, "page_size": {"100"}}
+			if c.vehicle != "" {
+				q.Set("vehicle_id", c.vehicle)
+			}
+			q.Set("page", c.page)
+			cursor, err := nextCursor(ctx, base+"/api/v1/vehicle_data/?"+q.Encode())
+			if err != nil {
+				return fmt.Errorf("cursors %s: %w", ordering, err)
+			}
+			q.Del("page")
+			q.Set("cursor", cursor)
+			if err := timeCell(ctx, tw, base+"/api/v1/vehicle_data/?"+q.Encode()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	fmt.Fprintln(w)
+	return err
+}
+
+// orderingFields are the contract's ordering fields, in the tables' order.
+var orderingFields = []string{"id", "vehicle_id", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}
+
+// eachOrdering writes a row of tw per single-field ordering, every field ascending then
+// descending: its name, then the cells row writes; then flushes tw.
+func eachOrdering(tw *tabwriter.Writer, row func(ordering string) error) error {
+	for _, field := range orderingFields {
 		for _, ordering := range []string{field, "-" + field} {
 			fmt.Fprintf(tw, "%s\t", ordering)
-			for _, c := range []struct {
-				vehicle string
-				page    string // the offset page whose next cursor is timed
-			}{{v.ID, "1"}, {v.ID, fmt.Sprint(vehiclePage)}, {"", "1"}, {"", fmt.Sprint(fleetPage)}} {
-				q := url.Values{"ordering": {ordering}, "page_size": {"100"}}
-				if c.vehicle != "" {
-					q.Set("vehicle_id", c.vehicle)
-				}
-				q.Set("page", c.page)
-				cursor, err := nextCursor(ctx, base+"/api/v1/vehicle_data/?"+q.Encode())
-				if err != nil {
-					return fmt.Errorf("cursors %s: %w", ordering, err)
-				}
-				q.Del("page")
-				q.Set("cursor", cursor)
-				d, status, err := timeGet(ctx, base+"/api/v1/vehicle_data/?"+q.Encode())
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(tw, "%s%s\t", ms(d), statusMark(status))
+			if err := row(ordering); err != nil {
+				return err
 			}
 			fmt.Fprintln(tw)
 		}
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(w)
-	return nil
+	return tw.Flush()
 }
 
 // nextCursor is the next_cursor of the list page at u.
@@ -84,26 +93,23 @@ func nextCursor(ctx context.Context, u string) (string, error) {
 	return *page.Next, nil
 }
 
-// timeGet times a GET of u after an untimed one (a warm-up), with its status.
-func timeGet(ctx context.Context, u string) (time.Duration, int, error) {
-	best, status := time.Duration(math.MaxInt64), 0
-	for run := range 2 {
+// timeCell writes to tw the time of a GET of u after an untimed one (a warm-up), in ms, and
+// its status when it is not 200.
+func timeCell(ctx context.Context, tw io.Writer, u string) error {
+	var d time.Duration
+	var status int
+	for range 2 { // the first is the warm-up, the last counts
 		t0 := time.Now()
 		s, err := get(ctx, u)
 		if err != nil {
-			return 0, 0, err
+			return err
 		}
-		if run > 0 {
-			best, status = min(best, time.Since(t0)), s
-		}
+		d, status = time.Since(t0), s
 	}
-	return best, status, nil
-}
-
-// statusMark shows a status other than 200 next to its time.
-func statusMark(status int) string {
-	if status == http.StatusOK {
-		return ""
+	mark := ""
+	if status != http.StatusOK {
+		mark = fmt.Sprintf(" (%d)", status)
 	}
-	return fmt.Sprintf(" (%d)", status)
+	_, err := fmt.Fprintf(tw, "%s%s\t", ms(d), mark)
+	return err
 }

@@ -483,31 +483,23 @@ func (l *lab) runOrderings(ctx context.Context, w io.Writer, vs []fleetVehicle, 
 	fmt.Fprintf(w, "every ordering, unloaded (one run after a warm-up), ms; range: %s..%s (about 20%% of each vehicle)\n", from, to)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "ordering\tall p1\tall p1000\tvehicle p1\tvehicle p1000\trange p1\trange p1000\tvehicle+range p1\tvehicle+range p1000\t")
-	for _, field := range []string{"id", "vehicle_id", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"} {
-		for _, ordering := range []string{field, "-" + field} {
-			fmt.Fprintf(tw, "%s\t", ordering)
-			for _, filt := range []url.Values{{}, {"vehicle_id": {v.ID}}, {"initial_timestamp": {from}, "final_timestamp": {to}},
-				{"vehicle_id": {v.ID}, "initial_timestamp": {from}, "final_timestamp": {to}}} {
-				for _, p := range [][2]string{{"1", "10"}, {"1000", "100"}} {
-					q := url.Values{"ordering": {ordering}, "page": {p[0]}, "page_size": {p[1]}}
-					for k, vv := range filt {
-						q[k] = vv
-					}
-					d, status, err := timeGet(ctx, base+"/api/v1/vehicle_data/?"+q.Encode())
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(tw, "%s%s\t", ms(d), statusMark(status))
+	err := eachOrdering(tw, func(ordering string) error {
+		for _, filt := range []url.Values{{}, {"vehicle_id": {v.ID}}, {"initial_timestamp": {from}, "final_timestamp": {to}},
+			{"vehicle_id": {v.ID}, "initial_timestamp": {from}, "final_timestamp": {to}}} {
+			for _, p := range [][2]string{{"1", "10"}, {"1000", "100"}} {
+				q := url.Values{"ordering": {ordering}, "page": {p[0]}, "page_size": {p[1]}}
+				for k, vv := range filt {
+					q[k] = vv
+				}
+				if err := timeCell(ctx, tw, base+"/api/v1/vehicle_data/?"+q.Encode()); err != nil {
+					return err
 				}
 			}
-			fmt.Fprintln(tw)
 		}
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+		return nil
+	})
 	fmt.Fprintln(w)
-	return nil
+	return err
 }
 
 // runCounts times the count the list runs, alone in SQL, over ranges from a minute to
