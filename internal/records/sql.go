@@ -552,14 +552,16 @@ func (sc scope) fiveMinuteRows(args *sqlArgs) string {
 // shape them better but has twelve times the rows to read (ten vehicles at 10M samples: 187,159
 // against 23,854; with it, and the first band read from it too, the first byte took 88-135 ms,
 // 33-58 ms with the hours). Band i holds about first*growth^i rows (first each with growth 1).
-// The rows come in band order, each the smallest whole number of its band (see bandsFrom).
-// With after (a cursor page's value), only the hours that reach it or beyond, in o, count.
+// The rows come in band order, each the smallest whole number of its band (see bandsFrom)
+// and the farthest value of its hours in o's direction (their largest ascending, smallest
+// descending): no row lies beyond the farthest of all. With after (a cursor page's value),
+// only the hours that reach it or beyond, in o, count.
 func bandCutsSQL(sc scope, o Order, first, growth int64, after *float64) (string, []any) {
 	var args sqlArgs
 	f := o[0]
-	key, dir := "floor(h."+f.Field+"_min::float8)", ""
+	key, dir, far, farthest := "floor(h."+f.Field+"_min::float8)", "", "max(h."+f.Field+"_max::float8)", "max(far)"
 	if f.Desc {
-		key, dir = "floor(h."+f.Field+"_max::float8)", " DESC"
+		key, dir, far, farthest = "floor(h."+f.Field+"_max::float8)", " DESC", "min(h."+f.Field+"_min::float8)", "min(far)"
 	}
 	var reach string
 	switch {
@@ -575,8 +577,8 @@ func bandCutsSQL(sc scope, o Order, first, growth int64, after *float64) (string
 		g := args.add(growth) + "::numeric"
 		band = "floor(log(" + g + ", 1 + (" + g + " - 1) * before / " + rows + "))"
 	}
-	return "SELECT min(k) FROM (SELECT k, " + band + " AS band FROM (SELECT k, (sum(n) OVER (ORDER BY k" + dir + ") - n)::numeric AS before" +
-		" FROM (SELECT " + key + " AS k, sum(h.n) AS n FROM sample_hours h WHERE " + vehiclesOf(&args, sc, "h") + sc.coveringBuckets(&args) + reach +
+	return "SELECT min(k), " + farthest + " FROM (SELECT k, far, " + band + " AS band FROM (SELECT k, far, (sum(n) OVER (ORDER BY k" + dir + ") - n)::numeric AS before" +
+		" FROM (SELECT " + key + " AS k, sum(h.n) AS n, " + far + " AS far FROM sample_hours h WHERE " + vehiclesOf(&args, sc, "h") + sc.coveringBuckets(&args) + reach +
 		" GROUP BY 1) g) x) y GROUP BY band ORDER BY band", args
 }
 
