@@ -689,7 +689,7 @@ func bandsFrom(cuts []float64, desc bool) [][2]float64 {
 		cuts = cuts[1:]
 	}
 	slices.Sort(cuts)
-	return bandsOf(append(append([]float64{math.Inf(-1)}, cuts...), math.Inf(1)), desc)
+	return bandsOf(append(append([]float64{math.Inf(-1)}, slices.Compact(cuts)...), math.Inf(1)), desc)
 }
 
 // deferredFrom is where an OFFSET starts paying for its rows: past it, the skipped rows are
