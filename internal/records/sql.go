@@ -740,7 +740,6 @@ func sortsAll(f Filter, o Order, p Page, cursor, shiftIndex bool) bool {
 	case first == "timestamp" || first == "id":
 		return false
 	case f.VehicleID == nil && first == "vehicle_id":
-		// vehiclePage: each vehicle's rows as its own page in the rest of the order.
 		// vehiclePage and vehicleSeek: each vehicle's rows as its own page in the rest of the
 		// order, the first one after a cursor.
 		one := "" // any vehicle
