@@ -568,6 +568,8 @@ func (s *Store) bandedSeek(ctx context.Context, tx pgx.Tx, sc scope, travel Orde
 	default:
 		return nil, fmt.Errorf("list records: a cursor value of type %T for %s", k, travel[0].Field)
 	}
+	// The cut bands start at a page or two of rows by the hours' count (an export's first band,
+	// firstBandRows, is ten times that: it is read once, a cursor page's on every page).
 	first, growth := max(limit, firstBandRows/10), int64(bandGrowth)
 	if s.bandRows > 0 {
 		first, growth = s.bandRows, 1
