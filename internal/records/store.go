@@ -497,6 +497,11 @@ func (s *Store) seekRows(ctx context.Context, tx pgx.Tx, sc scope, travel Order,
 	case sc.bandsExport(travel):
 		return s.bandedSeek(ctx, tx, sc, travel, c, limit, vs)
 	}
+	return plainSeek(ctx, tx, sc, travel, c, limit, vs)
+}
+
+// plainSeek is seekRows as one query (seekSQL).
+func plainSeek(ctx context.Context, tx pgx.Tx, sc scope, travel Order, c Cursor, limit int64, vs *vehicles) ([]Record, error) {
 	sql, args := seekSQL(sc, travel, c, limit)
 	if sql == "" {
 		return nil, nil // nothing sorts after the cursor's row
@@ -517,10 +522,7 @@ func (s *Store) vehicleSeek(ctx context.Context, tx pgx.Tx, sc scope, travel Ord
 	at, _ := c.Key[0].(string)
 	i := slices.Index(ids, at)
 	if i < 0 { // the cursor's vehicle is gone: where it sorted only the database can say
-		if sql, args := seekSQL(sc, travel, c, limit); sql != "" {
-			return queryRecords(ctx, tx, sql, args, vs)
-		}
-		return nil, nil
+		return plainSeek(ctx, tx, sc, travel, c, limit, vs)
 	}
 	var out []Record
 	for j, id := range ids[i:] {
@@ -578,12 +580,15 @@ func (s *Store) bandedSeek(ctx context.Context, tx pgx.Tx, sc scope, travel Orde
 	if err != nil {
 		return nil, fmt.Errorf("list bands: %w", err)
 	}
+	if len(cuts) == 0 {
+		return nil, nil // no hour reaches the cursor's value or beyond
+	}
 	desc := travel[0].Desc
 	var out []Record
 	for _, b := range bandsAfter(cuts, v, desc) {
 		// Past the farthest value of the hours nothing is left: the last page of a walk asks
 		// for more rows than there are, and each empty band cost a read of the hours.
-		if len(cuts) == 0 || !desc && b[0] > far || desc && b[1] <= far {
+		if !desc && b[0] > far || desc && b[1] <= far {
 			break
 		}
 		sql, args := seekBandSQL(sc, travel, c, b[0], b[1], limit-int64(len(out)))
