@@ -105,4 +105,4 @@ WHERE u.vehicle_id = old.vehicle_id AND u.file_name = old.file_name;
 -- the planner's statistics at once, instead of leaving that to the first readers of the rows
 -- (the dashboard's, right after an upload) and to autovacuum a minute later. SKIP_LOCKED: a
 -- vacuum already running (autovacuum, another replica's) is enough.
-VACUUM (ANALYZE, SKIP_LOCKED) samples, sample_five_minutes, sample_hours;
+VACUUM (ANALYZE, SKIP_LOCKED) samples, sample_five_minutes, sample_hours, sample_hour_states;

@@ -96,6 +96,15 @@ type SampleHour struct {
 	ElevationLast  float64
 }
 
+type SampleHourState struct {
+	VehicleKey int32
+	Bucket     time.Time
+	ShiftState *string
+	N          int32
+	IDMin      int64
+	IDMax      int64
+}
+
 type ServerSecret struct {
 	Name  string
 	Value []byte

@@ -299,7 +299,7 @@ func (q *Queries) UpsertUpload(ctx context.Context, db DBTX, arg UpsertUploadPar
 }
 
 const vacuumSamples = `-- name: VacuumSamples :exec
-VACUUM (ANALYZE, SKIP_LOCKED) samples, sample_five_minutes, sample_hours
+VACUUM (ANALYZE, SKIP_LOCKED) samples, sample_five_minutes, sample_hours, sample_hour_states
 `
 
 // After a big finalize: sets the new rows' hint bits and visibility map bits and refreshes

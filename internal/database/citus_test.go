@@ -39,6 +39,7 @@ var citusPlan = []citusTable{
 	{name: "samples", kind: citusDistributed, column: "vehicle_key"},
 	{name: "sample_five_minutes", kind: citusDistributed, column: "vehicle_key", colocateWith: "samples"},
 	{name: "sample_hours", kind: citusDistributed, column: "vehicle_key", colocateWith: "samples"},
+	{name: "sample_hour_states", kind: citusDistributed, column: "vehicle_key", colocateWith: "samples"},
 	{name: "uploads", kind: citusLocal},       // the purge's FOR UPDATE SKIP LOCKED spans uploads
 	{name: "upload_chunks", kind: citusLocal}, // references uploads; short-lived
 	{name: goose.DefaultTablename, kind: citusLocal},

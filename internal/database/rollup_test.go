@@ -21,6 +21,15 @@ func rollupDiff(t *testing.T, exec func(sql string) int64, table, bucket string)
 	return exec(`SELECT count(*) FROM ((` + kept + ` EXCEPT ` + fresh + `) UNION ALL (` + fresh + ` EXCEPT ` + kept + `)) d`)
 }
 
+// statesDiff counts the rows in which sample_hour_states and the samples' own count and id
+// bounds per vehicle, UTC hour and shift state (none included) differ.
+func statesDiff(t *testing.T, exec func(sql string) int64) int64 {
+	t.Helper()
+	kept := `SELECT vehicle_key, bucket, shift_state, n, id_min, id_max FROM sample_hour_states`
+	fresh := `SELECT vehicle_key, date_trunc('hour', "timestamp", 'UTC'), shift_state, count(*), min(id), max(id) FROM samples GROUP BY 1, 2, 3`
+	return exec(`SELECT count(*) FROM ((` + kept + ` EXCEPT ` + fresh + `) UNION ALL (` + fresh + ` EXCEPT ` + kept + `)) d`)
+}
+
 // edgesDiff counts the rows of a rollup (sample_hours or sample_five_minutes) whose edge values
 // are not those of the samples at the row's first and last timestamp (speed: at the first and
 // last with a speed).
@@ -67,6 +76,9 @@ func TestRollupsMatchSamples(t *testing.T) {
 				t.Errorf("after %s: the edge values of %d rows of %s differ from their samples'", step, d, table)
 			}
 		}
+		if d := statesDiff(t, exec); d != 0 {
+			t.Errorf("after %s: sample_hour_states differs from samples in %d rows", step, d)
+		}
 	}
 	// Three statements, each every third second of two vehicles over three hours: every minute
 	// and hour is written by all three. The second holds each hour's first rows and the third
@@ -74,7 +86,8 @@ func TestRollupsMatchSamples(t *testing.T) {
 	for _, k := range []int{1, 0, 2} {
 		if _, err := pool.Exec(ctx, `INSERT INTO samples (vehicle_key, "timestamp", speed, odometer, soc, elevation, shift_state)
 			SELECT vehicle_key_for('v' || (g % 2)), timestamp '2024-03-31 22:00' + make_interval(secs => g * 3 + $1),
-			       CASE WHEN g % 5 = 0 THEN NULL ELSE (g * 7 + $1) % 130 END, g + $1, (g + $1) % 101, g % 50 - 10, 'D'
+			       CASE WHEN g % 5 = 0 THEN NULL ELSE (g * 7 + $1) % 130 END, g + $1, (g + $1) % 101, g % 50 - 10,
+			       (ARRAY['D', NULL, 'R', 'D', 'P', ''])[1 + (g + $1) % 6]
 			FROM generate_series(0, 3599) g`, k); err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +109,7 @@ func TestRollupsMatchSamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("a delete")
-	for _, table := range []string{"sample_five_minutes", "sample_hours"} {
+	for _, table := range []string{"sample_five_minutes", "sample_hours", "sample_hour_states"} {
 		if n := exec("SELECT count(*) FROM " + table); n == 0 {
 			t.Fatalf("no rows in %s: the test checked nothing", table)
 		}

@@ -298,13 +298,13 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 		[]string{"vehicle_id", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}, pgx.CopyFromRows(rows)); err != nil {
 		t.Fatal(err)
 	}
-	// 6,000 rows are too few for a seek from seekFrom: the second store seeks from deferredFrom.
-	// The third reads the optional shift_state index, there for every store (a store without
-	// ShiftStateIndex sorts, whatever the indexes).
+	// 6,000 rows are too few for a seek from seekFrom: the second store seeks from deferredFrom,
+	// and within a shift state's rows from its tenth. The third reads the optional shift_state
+	// index, there for every store (a store without ShiftStateIndex reads sample_hour_states).
 	if _, err := pool.Exec(ctx, optional.ShiftStateIndex); err != nil {
 		t.Fatal(err)
 	}
-	stores := []*Store{NewStore(pool, StoreOptions{}), NewStore(pool, StoreOptions{seekFrom: deferredFrom}),
+	stores := []*Store{NewStore(pool, StoreOptions{}), NewStore(pool, StoreOptions{seekFrom: deferredFrom, stateFrom: 10}),
 		NewStore(pool, StoreOptions{ShiftStateIndex: true})}
 	fields := []string{"id", "vehicle_id", "timestamp", "speed", "odometer", "soc", "elevation", "shift_state"}
 	for i := range 78 {
@@ -376,6 +376,23 @@ func TestOffsetPagesMatchOracle(t *testing.T) {
 		from, to, edge := base.Add(1800*time.Second+17*time.Second), base.Add(5*3600*time.Second), base.Add(time.Hour)
 		for _, f := range []Filter{{}, {From: &from, To: &to}, {From: &from}, {From: &edge, To: &to}} {
 			checkPagesFrom(t, stores[0], f, o, 70, 1, allIDs(t, pool, f, o))
+		}
+	}
+	// Every page and cursor page by shift_state alone, both ways, from sample_hour_states (and
+	// seeking from its hours' cuts), where one state's rows end and the next one's begin: of a
+	// vehicle and of both, in ranges on and off the hours' edges, one without a whole hour.
+	// The last third's ids are out of time order, so its hours give no clean cut.
+	{
+		v := "v0"
+		from, to, edge := base.Add(1800*time.Second+17*time.Second), base.Add(5*3600*time.Second), base.Add(time.Hour)
+		short := base.Add(2*time.Hour + 90*time.Second)
+		for _, o := range []Order{{{Field: "shift_state"}}, {{Field: "shift_state", Desc: true}}} {
+			for _, f := range []Filter{{}, {From: &from, To: &to}, {From: &edge}, {To: &to}, {From: &edge, To: &short},
+				{VehicleID: &v}, {VehicleID: &v, From: &from, To: &to}, {VehicleID: &v, From: &edge}} {
+				want := allIDs(t, pool, f, o)
+				checkPagesFrom(t, stores[1], f, o, 90, 1, want)
+				checkCursorWalk(t, stores[0], f, o, 90, want)
+			}
 		}
 	}
 	// Every deep page by speed alone, both ways, where the rows without a speed and those with

@@ -205,51 +205,48 @@ func TestSortsAll(t *testing.T) {
 	v := "v1"
 	one := Filter{VehicleID: &v}
 	for _, tc := range []struct {
-		f          Filter
-		ordering   string
-		page       int64
-		cursor     bool
-		shiftIndex bool // samples_shift_state_idx exists
-		want       bool
+		f        Filter
+		ordering string
+		page     int64
+		cursor   bool
+		want     bool
 	}{
-		{Filter{}, "timestamp", 1000, false, false, false},
-		{Filter{}, "-id", 1000, true, false, false},
-		{Filter{}, "speed", 1000, true, false, false},
-		{Filter{}, "-odometer", 1, false, false, false},
-		{Filter{}, "speed,soc", 1, false, false, true},
-		{Filter{}, "vehicle_id", 1000, false, false, false},           // each vehicle by id
-		{Filter{}, "-vehicle_id", 1, true, false, false},              // vehicleSeek: each vehicle by id
-		{Filter{}, "vehicle_id,shift_state", 1000, true, false, true}, // the vehicle's part sorts
-		{Filter{}, "vehicle_id,shift_state", 1, false, false, true},
-		{Filter{}, "vehicle_id,shift_state", 1, false, true, false}, // each vehicle by its shift_state index
-		{Filter{}, "vehicle_id,shift_state", 1, true, true, false},  // each vehicle's index
-		{Filter{}, "soc", 1, false, false, true},
-		{Filter{}, "-soc", 1000, true, false, false}, // bandedSeek
-		{Filter{}, "elevation,-timestamp", 1, true, false, false},
-		{Filter{}, "elevation,vehicle_id", 1, true, false, true}, // the vehicles' join
-		{Filter{}, "-shift_state", 1, false, false, true},
-		{Filter{}, "-shift_state", 1, false, true, false}, // merged
-		{Filter{}, "shift_state", 1000, true, true, false},
-		{Filter{}, "shift_state,id", 1, false, true, true},
-		{one, "vehicle_id", 1000, false, false, false}, // by id within the vehicle
-		{one, "vehicle_id,soc", 1, false, false, false},
-		{one, "-speed,soc", 1000, false, false, false},
-		{one, "shift_state", 1, false, false, true},
-		{one, "shift_state", 1000, false, true, false},
-		{one, "-shift_state", 1, true, true, false},
-		{one, "shift_state,-speed", 1, false, true, true},
-		{one, "soc", 1, false, false, false},
-		{one, "soc", 99, false, false, false},
-		{one, "-elevation", 101, false, false, true},
-		{one, "soc", 1, true, false, false},          // bands from the cursor's value (bandedSeek)
-		{one, "-elevation", 101, true, false, false}, // a cursor's page, wherever it is
+		{Filter{}, "timestamp", 1000, false, false},
+		{Filter{}, "-id", 1000, true, false},
+		{Filter{}, "speed", 1000, true, false},
+		{Filter{}, "-odometer", 1, false, false},
+		{Filter{}, "speed,soc", 1, false, true},
+		{Filter{}, "vehicle_id", 1000, false, false},            // each vehicle by id
+		{Filter{}, "-vehicle_id", 1, true, false},               // vehicleSeek: each vehicle by id
+		{Filter{}, "vehicle_id,shift_state", 1000, true, false}, // each vehicle by its states
+		{Filter{}, "vehicle_id,shift_state", 1, false, false},
+		{Filter{}, "vehicle_id,shift_state,speed", 1, false, true}, // the vehicle's part sorts
+		{Filter{}, "soc", 1, false, true},
+		{Filter{}, "-soc", 1000, true, false}, // bandedSeek
+		{Filter{}, "elevation,-timestamp", 1, true, false},
+		{Filter{}, "elevation,vehicle_id", 1, true, true}, // the vehicles' join
+		{Filter{}, "-shift_state", 1, false, false},       // statePage
+		{Filter{}, "shift_state", 1000, true, false},      // stateSeek
+		{Filter{}, "shift_state,id", 1, false, true},
+		{one, "vehicle_id", 1000, false, false}, // by id within the vehicle
+		{one, "vehicle_id,soc", 1, false, false},
+		{one, "-speed,soc", 1000, false, false},
+		{one, "shift_state", 1, false, false},
+		{one, "shift_state", 1000, false, false},
+		{one, "-shift_state", 1, true, false},
+		{one, "shift_state,-speed", 1, false, true},
+		{one, "soc", 1, false, false},
+		{one, "soc", 99, false, false},
+		{one, "-elevation", 101, false, true},
+		{one, "soc", 1, true, false},          // bands from the cursor's value (bandedSeek)
+		{one, "-elevation", 101, true, false}, // a cursor's page, wherever it is
 	} {
 		o, err := ParseOrdering(tc.ordering)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := sortsAll(tc.f, o, Page{Number: tc.page, Size: 10}, tc.cursor, tc.shiftIndex); got != tc.want {
-			t.Errorf("%q vehicle %v page %d cursor %v shift_state index %v: %v, want %v", tc.ordering, tc.f.VehicleID != nil, tc.page, tc.cursor, tc.shiftIndex, got, tc.want)
+		if got := sortsAll(tc.f, o, Page{Number: tc.page, Size: 10}, tc.cursor); got != tc.want {
+			t.Errorf("%q vehicle %v page %d cursor %v: %v, want %v", tc.ordering, tc.f.VehicleID != nil, tc.page, tc.cursor, got, tc.want)
 		}
 	}
 }

@@ -331,9 +331,9 @@ func (sc scope) speedSeekPage(args *sqlArgs, o Order, p Page) string {
 	k := args.add(*sc.key)
 	size, off := args.add(p.Size), args.add(p.Offset())
 	hours, edges := sc.wholeHours(args, k)
-	nullCount := "(SELECT COALESCE(sum(h.n - h.speed_n), 0) FROM sample_hours h WHERE " + hours + ") + " + edgeCount(k, edges, " AND e.speed IS NULL")
+	nullCount := "(SELECT COALESCE(sum(h.n - h.speed_n), 0) FROM sample_hours h WHERE " + hours + ") + " + edgeCount("e.vehicle_key = "+k, edges, " AND e.speed IS NULL")
 	nulls := "(SELECT n FROM counted)"
-	seek, bound, rest := cutSeekOf(k, hours, edges, "id", true, off, "(h.n - h.speed_n)", " AND e.speed IS NULL")
+	seek, bound, rest := cutSeekOf("e.vehicle_key = "+k, "sample_hours", hours, edges, "id", true, off, "(h.n - h.speed_n)", " AND e.speed IS NULL")
 	nullConds := []string{"s.speed IS NULL", bound}
 	var covering string
 	if sc.HasTimeRange() { // over a whole vehicle the bounds bound nothing (4 scans of its hours, 3.6 ms)
@@ -723,10 +723,10 @@ func (o Order) pageOrderBy(sc scope) string {
 // sortsAll reports a list page that no index or rollup serves, following pageSQL's and
 // seekSQL's cases: PostgreSQL reads and sorts every matching row, for up to seconds at 10M rows
 // (README, "Performance"). Such pages run on the store's sort pool. Without a vehicle filter,
-// speed and odometer alone (and shift_state, with shiftIndex) count as served (mergedPage), as
-// do cursor pages by soc or elevation (bandedSeek), which past mergeMaxVehicles vehicles they
-// are not; they then sort on the short requests' pool.
-func sortsAll(f Filter, o Order, p Page, cursor, shiftIndex bool) bool {
+// speed, odometer and shift_state alone count as served (mergedPage, statePage), as do cursor
+// pages by soc or elevation (bandedSeek), which past mergeMaxVehicles vehicles they are not;
+// they then sort on the short requests' pool.
+func sortsAll(f Filter, o Order, p Page, cursor bool) bool {
 	if f.VehicleID != nil {
 		o = o.forScope(scope{Filter: f})
 	}
@@ -735,19 +735,19 @@ func sortsAll(f Filter, o Order, p Page, cursor, shiftIndex bool) bool {
 	}
 	switch first := o[0].Field; {
 	case first == "shift_state":
-		// Its optional index serves it alone: within a vehicle, and across vehicles merged.
-		return !shiftIndex || len(o) > 1
+		// Alone, sample_hour_states serves it (statePage, stateSeek), or its optional index.
+		return len(o) > 1
 	case first == "timestamp" || first == "id":
 		return false
 	case f.VehicleID == nil && first == "vehicle_id":
 		// vehiclePage and vehicleSeek: each vehicle's rows as its own page in the rest of the
 		// order, the first one after a cursor.
 		one := "" // any vehicle
-		return sortsAll(Filter{VehicleID: &one, From: f.From, To: f.To}, o, p, cursor, shiftIndex)
+		return sortsAll(Filter{VehicleID: &one, From: f.From, To: f.To}, o, p, cursor)
 	case f.VehicleID == nil && cursor && (first == "soc" || first == "elevation") && !o.needsVehicles():
 		return false // bandedSeek, up to mergeMaxVehicles vehicles, as a merged page
 	case f.VehicleID == nil:
-		return !(len(o) == 1 && merged(first, shiftIndex))
+		return !(len(o) == 1 && (first == "speed" || first == "odometer"))
 	case first == "soc" || first == "elevation":
 		// A page by soc or elevation reads the samples the rollups cannot rule out
 		// (boundedPage): hundreds for an early page, a tenth of the vehicle's or so for page
@@ -841,7 +841,7 @@ func (sc scope) hourSeek(args *sqlArgs, desc bool, offset string) (with, bound, 
 			h0 := ceilTo(sc.From, time.Hour)
 			hours += " AND h.bucket >= " + args.add(*h0)
 			if h0.After(*sc.From) {
-				edge = edgeCount(k, []string{` AND e."timestamp" >= ` + args.add(*sc.From) + ` AND e."timestamp" < ` + args.add(*h0)}, "")
+				edge = edgeCount("e.vehicle_key = "+k, []string{` AND e."timestamp" >= ` + args.add(*sc.From) + ` AND e."timestamp" < ` + args.add(*h0)}, "")
 			}
 		}
 		if sc.To != nil {
@@ -853,7 +853,7 @@ func (sc scope) hourSeek(args *sqlArgs, desc bool, offset string) (with, bound, 
 			end := sc.To.Add(time.Microsecond)
 			h1 := floorTo(&end, time.Hour) // where the range's last whole hour ends
 			hours += " AND h.bucket < " + args.add(*h1)
-			edge = edgeCount(k, []string{` AND e."timestamp" >= ` + args.add(*h1) + ` AND e."timestamp" <= ` + args.add(*sc.To)}, "")
+			edge = edgeCount("e.vehicle_key = "+k, []string{` AND e."timestamp" >= ` + args.add(*h1) + ` AND e."timestamp" <= ` + args.add(*sc.To)}, "")
 		}
 		if sc.From != nil {
 			hours += " AND h.bucket >= " + args.add(*floorTo(sc.From, time.Hour))
@@ -1054,7 +1054,7 @@ func countTerm(args *sqlArgs, keys []int32, from, to *time.Time) string {
 func (sc scope) cutSeek(args *sqlArgs, col string, desc bool, offset string) (with, bound, rest string) {
 	k := args.add(*sc.key)
 	hours, edges := sc.wholeHours(args, k)
-	with, bound, rest = cutSeekOf(k, hours, edges, col, desc, offset, "n", "")
+	with, bound, rest = cutSeekOf("e.vehicle_key = "+k, "sample_hours", hours, edges, col, desc, offset, "n", "")
 	return "WITH " + with + " ", bound, rest
 }
 
@@ -1062,7 +1062,12 @@ func (sc scope) cutSeek(args *sqlArgs, col string, desc bool, offset string) (wi
 // range (a vehicle's, of key k), and the conditions on samples e of its ragged ends. For a
 // range without a whole hour inside (see hasWholeHour) the ends overlap.
 func (sc scope) wholeHours(args *sqlArgs, k string) (hours string, edges []string) {
-	hours = "h.vehicle_key = " + k
+	hours, edges = sc.rangeHours(args)
+	return "h.vehicle_key = " + k + hours, edges
+}
+
+// rangeHours is wholeHours without the vehicle: conditions on h's buckets, each after an AND.
+func (sc scope) rangeHours(args *sqlArgs) (hours string, edges []string) {
 	if sc.From != nil {
 		h0 := ceilTo(sc.From, time.Hour)
 		hours += " AND h.bucket >= " + args.add(*h0)
@@ -1090,21 +1095,24 @@ func (sc scope) hasWholeHour() bool {
 	return !ceilTo(sc.From, time.Hour).After(*floorTo(&end, time.Hour))
 }
 
-// edgeCount counts the rows of vehicle k in the ragged ends that match cond.
-func edgeCount(k string, edges []string, cond string) string {
+// edgeCount counts the rows of samples e that veh keeps (its vehicles) in the ragged ends that
+// match cond.
+func edgeCount(veh string, edges []string, cond string) string {
 	if len(edges) == 0 {
 		return "0"
 	}
 	parts := make([]string, len(edges))
 	for i, e := range edges {
-		parts[i] = "(SELECT count(*) FROM samples e WHERE e.vehicle_key = " + k + e + cond + ")"
+		parts[i] = "(SELECT count(*) FROM samples e WHERE " + veh + e + cond + ")"
 	}
 	return "(" + strings.Join(parts, " + ") + ")"
 }
 
 // cutSeekOf is cutSeek's CTE "seek" among the rows that only (conditions on samples e) keeps,
-// count being how many of an hour's rows it keeps.
-func cutSeekOf(k, hours string, edges []string, col string, desc bool, offset, count, only string) (cte, bound, rest string) {
+// count being how many of an hour's rows it keeps: the hours are table h's rows (sample_hours,
+// or sample_hour_states for one shift state) that hours selects, the edges samples e's that veh
+// keeps.
+func cutSeekOf(veh, table, hours string, edges []string, col string, desc bool, offset, count, only string) (cte, bound, rest string) {
 	// Ascending, v is an hour's smallest value and "before" the rows of the hours wholly below
 	// it; reach is the highest value of those hours, below v for a clean cut. Descending, the
 	// mirror image. The hours are grouped by v first: a frame that excluded a row's peers would
@@ -1118,21 +1126,148 @@ func cutSeekOf(k, hours string, edges []string, col string, desc bool, offset, c
 		v, top, order, reach, clean, pick, below, inf = col+"_max", col+"_min", "v DESC", "min", "reach > v", " ORDER BY v LIMIT 1", ">", highest
 	}
 	// float8 sums: a window's sum of bigints is a numeric, several times slower to add up.
-	g := "SELECT " + v + " AS v, sum(" + count + ")::float8 AS n, " + reach + "(" + top + ") AS top FROM sample_hours h WHERE " + hours + " GROUP BY 1"
+	g := "SELECT " + v + " AS v, sum(" + count + ")::float8 AS n, " + reach + "(" + top + ") AS top FROM " + table + " h WHERE " + hours + " GROUP BY 1"
 	if col == "id" {
 		// Every id is one row's, in one hour: no two hours share a smallest or largest id, and
 		// there is nothing to group (2 of the 8 ms of a vehicle's 2,372 hours).
-		g = "SELECT " + v + " AS v, (" + count + ")::float8 AS n, " + top + " AS top FROM sample_hours h WHERE " + hours
+		g = "SELECT " + v + " AS v, (" + count + ")::float8 AS n, " + top + " AS top FROM " + table + " h WHERE " + hours
 	}
 	cte = "seek AS (SELECT v, before FROM (SELECT v, (sum(n) OVER w - n)::bigint AS before, " + reach + "(top) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach" +
 		" FROM (" + g + ") g" +
 		" WINDOW w AS (ORDER BY " + order + ")) cuts" +
-		" WHERE (reach IS NULL OR " + clean + ") AND before + " + edgeCount(k, edges, only) + " <= " + offset + pick + ")"
+		" WHERE (reach IS NULL OR " + clean + ") AND before + " + edgeCount(veh, edges, only) + " <= " + offset + pick + ")"
 	if desc {
 		bound = "s." + col + " <= COALESCE((SELECT v FROM seek), " + inf + ")"
 	} else {
 		bound = "s." + col + " >= COALESCE((SELECT v FROM seek), " + inf + ")"
 	}
-	skipped := "(SELECT before + " + edgeCount(k, edges, only+" AND e."+col+" "+below+" seek.v") + " FROM seek)"
+	skipped := "(SELECT before + " + edgeCount(veh, edges, only+" AND e."+col+" "+below+" seek.v") + " FROM seek)"
 	return cte, bound, offset + " - COALESCE(" + skipped + ", 0)"
+}
+
+// stateSeekFrom is the offset into one shift state's rows from which statePartSQL seeks from
+// sample_hour_states' id bounds (cutSeekOf) instead of skipping: each skipped row is a
+// fetch from the table, to read its state.
+const stateSeekFrom = 1000
+
+// servesStates reports a page ordered by shift_state alone, of a vehicle or of up to
+// mergeMaxVehicles, without the optional index: statePage and stateSeek serve it from
+// sample_hour_states.
+func (sc scope) servesStates(o Order) bool {
+	return !sc.shiftIndex && len(o) == 1 && o[0].Field == "shift_state" &&
+		(sc.key != nil || sc.VehicleID == nil && len(sc.keys) > 0 && len(sc.keys) <= mergeMaxVehicles)
+}
+
+// stateVehicles is the test of a vehicle_key that keeps the scope's vehicles, to follow a
+// column: one parameter, however many tables it is asked of.
+func (sc scope) stateVehicles(args *sqlArgs) string {
+	if sc.key != nil {
+		return " = " + args.add(*sc.key)
+	}
+	return " = ANY(" + args.add(sc.keys) + ")"
+}
+
+// stateHours is the condition on sample_hour_states h that selects the whole hours of the
+// scope's range, each after an AND, and the conditions on samples e of the rest of it: its
+// ragged ends, or the whole range when no whole hour is inside.
+func (sc scope) stateHours(args *sqlArgs) (hours string, edges []string) {
+	if !sc.hasWholeHour() {
+		return " AND false", []string{` AND e."timestamp" >= ` + args.add(*sc.From) + ` AND e."timestamp" <= ` + args.add(*sc.To)}
+	}
+	return sc.rangeHours(args)
+}
+
+// stateValue is the test of a shift_state that it is v (nil: none), to follow the column.
+func stateValue(args *sqlArgs, v *string) string {
+	if v == nil {
+		return " IS NULL"
+	}
+	return " = " + args.add(*v)
+}
+
+// stateTotalsSQL counts the scope's rows of each shift state and vehicle, with the smallest
+// and largest of their ids, in shift_state order (descending: desc, nulls first as ORDER BY
+// has them): the whole hours' from sample_hour_states, the ragged ends' from the samples.
+// With from set, only the states from *from on in that order (a nil *from: no state).
+func stateTotalsSQL(sc scope, desc bool, from **string) (string, []any) {
+	var args sqlArgs
+	hours, edges := sc.stateHours(&args)
+	veh := sc.stateVehicles(&args)
+	parts := []string{"SELECT h.shift_state, h.vehicle_key, h.n, h.id_min AS lo, h.id_max AS hi FROM sample_hour_states h WHERE h.vehicle_key" +
+		veh + hours}
+	for _, e := range edges {
+		parts = append(parts, "SELECT e.shift_state, e.vehicle_key, count(*), min(e.id), max(e.id) FROM samples e WHERE e.vehicle_key"+
+			veh+e+" GROUP BY 1, 2")
+	}
+	where, order := "", " ORDER BY 1, 2"
+	if desc {
+		order = " ORDER BY 1 DESC, 2"
+	}
+	switch {
+	case from == nil:
+	case *from == nil && !desc: // no state sorts last
+		where = " WHERE x.shift_state IS NULL"
+	case *from == nil: // and first: every state follows
+	case desc:
+		where = " WHERE x.shift_state <= " + args.add(**from)
+	default:
+		where = " WHERE (x.shift_state >= " + args.add(**from) + " OR x.shift_state IS NULL)"
+	}
+	return "SELECT x.shift_state, x.vehicle_key, sum(x.n)::bigint, min(x.lo), max(x.hi) FROM (" + strings.Join(parts, " UNION ALL ") + ") x" +
+		where + " GROUP BY 1, 2" + order, args
+}
+
+// statePartSQL is take rows of one shift state's part of a page (st: its rows per vehicle),
+// skip rows into it, or after the row with id after (nil: from its start), in id order
+// (desc: descending): an ordered scan of the id index per vehicle, bounded by the ids of the
+// state's rows in the scope, merged. Deep into the state (skip from seek, stateSeekFrom but
+// for tests) the scans start at the last clean cut of the state's hours that does not pass
+// skip (cutSeekOf), and skip only the rows after it.
+func statePartSQL(sc scope, desc bool, st stateRows, skip, take int64, after *int64, seek int64) (string, []any) {
+	var (
+		args  sqlArgs
+		with  string
+		conds []string
+		rest  = args.add(skip)
+	)
+	if after != nil {
+		if desc {
+			conds = append(conds, "s.id < "+args.add(*after))
+		} else {
+			conds = append(conds, "s.id > "+args.add(*after))
+		}
+	}
+	if skip >= seek {
+		hours, edges := sc.stateHours(&args)
+		veh, state := sc.stateVehicles(&args), stateValue(&args, st.state)
+		var bound string
+		with, bound, rest = cutSeekOf("e.vehicle_key"+veh, "sample_hour_states", "h.vehicle_key"+veh+" AND h.shift_state"+state+hours, edges,
+			"id", desc, rest, "n", " AND e.shift_state"+state)
+		with = "WITH " + with + " "
+		conds = append(conds, bound)
+	}
+	order := " ORDER BY s.id"
+	if desc {
+		order += " DESC"
+	}
+	inRange := scope{Filter: sc.Filter}
+	parts := make([]string, 0, len(st.parts))
+	state := stateValue(&args, st.state)
+	for _, v := range st.parts {
+		c := append([]string{"s.vehicle_key = " + args.add(v.key), "s.shift_state" + state,
+			"s.id >= " + args.add(v.lo), "s.id <= " + args.add(v.hi)}, conds...)
+		parts = append(parts, "SELECT "+recordColumns+" FROM samples s"+inRange.whereOrdered(&args, nil, c...)+order)
+	}
+	page := " LIMIT " + args.add(take) + " OFFSET " + rest
+	if len(parts) == 1 {
+		return with + parts[0] + page, args
+	}
+	// Each part cut at the most rows the page can need of it, so that the parts stay ordered
+	// scans a Merge Append reads only as far as the page goes.
+	limit := " LIMIT " + args.add(skip+take)
+	for i := range parts {
+		parts[i] = "(" + parts[i] + limit + ")"
+	}
+	return with + "SELECT " + strings.ReplaceAll(recordColumns, "s.", "") + " FROM (" + strings.Join(parts, " UNION ALL ") + ") s" +
+		strings.ReplaceAll(order, "s.", "") + page, args
 }

@@ -28,6 +28,7 @@ type Store struct {
 	q       *db.Queries
 
 	seekFrom   int64 // the offset from which a vehicle's deep page seeks (see pageSQL)
+	stateFrom  int64 // the offset into a shift state's rows from which its part seeks (statePartSQL)
 	bandRows   int64 // tests: the rows of each of an export's bands (see bandSQL); 0: the defaults
 	shiftIndex bool  // samples_shift_state_idx exists (StoreOptions.ShiftStateIndex)
 
@@ -56,7 +57,8 @@ type StoreOptions struct {
 	// shift_state alone then read it instead of sorting every matching row.
 	ShiftStateIndex bool
 
-	seekFrom int64 // tests: where a vehicle's deep page starts to seek; 0: seekFrom
+	seekFrom  int64 // tests: where a vehicle's deep page starts to seek; 0: seekFrom
+	stateFrom int64 // tests: where a page's part of one shift state starts to seek; 0: stateSeekFrom
 	bandRows int64 // tests: the rows of each band of an export by soc or elevation; 0: growing bands
 }
 
@@ -73,9 +75,12 @@ func HasShiftStateIndex(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
 // NewStore returns a Store over pool.
 func NewStore(pool *pgxpool.Pool, opts StoreOptions) *Store {
 	s := &Store{pool: pool, export: opts.ExportPool, standby: opts.Standby, wait: opts.AcquireTimeout, q: db.New(),
-		seekFrom: opts.seekFrom, bandRows: opts.bandRows, shiftIndex: opts.ShiftStateIndex}
+		seekFrom: opts.seekFrom, stateFrom: opts.stateFrom, bandRows: opts.bandRows, shiftIndex: opts.ShiftStateIndex}
 	if s.seekFrom == 0 {
 		s.seekFrom = seekFrom
+	}
+	if s.stateFrom == 0 {
+		s.stateFrom = stateSeekFrom
 	}
 	if s.export == nil {
 		s.export = pool
@@ -179,7 +184,7 @@ var ErrInvalidPage = apperr.NotFound("Invalid page.")
 func (s *Store) List(ctx context.Context, f Filter, o Order, p Page, cursor string) (ListResult, error) {
 	var res ListResult
 	l := laneShort
-	if sortsAll(f, o, p, cursor != "", s.shiftIndex) {
+	if sortsAll(f, o, p, cursor != "") {
 		l = laneSorted
 	}
 	err := s.read(ctx, l, func(conn *pgxpool.Conn) error {
@@ -372,8 +377,7 @@ func (s *Store) offsetPage(ctx context.Context, tx pgx.Tx, sc scope, qo, o Order
 	if sc.byVehicle(qo) {
 		res.Records, err = s.vehiclePage(ctx, tx, sc, qo, p, vs)
 	} else {
-		sql, args := pageSQL(sc, qo, p, s.seekFrom)
-		res.Records, err = queryRecords(ctx, tx, sql, args, vs)
+		res.Records, err = s.pageRows(ctx, tx, sc, qo, p, vs)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -421,8 +425,7 @@ func (s *Store) vehiclePage(ctx context.Context, tx pgx.Tx, sc scope, o Order, p
 			continue
 		}
 		take := min(left, n-skip)
-		sql, args := pageSQL(one, o.forScope(one), Page{Size: take, piece: true, skip: skip}, s.seekFrom)
-		recs, err := queryRecords(ctx, tx, sql, args, vs)
+		recs, err := s.pageRows(ctx, tx, one, o.forScope(one), Page{Size: take, piece: true, skip: skip}, vs)
 		if err != nil {
 			return nil, err
 		}
@@ -430,6 +433,15 @@ func (s *Store) vehiclePage(ctx context.Context, tx pgx.Tx, sc scope, o Order, p
 		left, skip = left-take, 0
 	}
 	return out, nil
+}
+
+// pageRows is the rows of page p in order o (not one by vehicle_id across vehicles).
+func (s *Store) pageRows(ctx context.Context, tx pgx.Tx, sc scope, o Order, p Page, vs *vehicles) ([]Record, error) {
+	if sc.servesStates(o) {
+		return s.statePage(ctx, tx, sc, o, p, vs)
+	}
+	sql, args := pageSQL(sc, o, p, s.seekFrom)
+	return queryRecords(ctx, tx, sql, args, vs)
 }
 
 // seekPage reads one row more than the page in the direction of travel, to know whether
@@ -496,6 +508,8 @@ func (s *Store) seekRows(ctx context.Context, tx pgx.Tx, sc scope, travel Order,
 		return s.vehicleSeek(ctx, tx, sc, travel, c, limit, vs)
 	case sc.bandsExport(travel):
 		return s.bandedSeek(ctx, tx, sc, travel, c, limit, vs)
+	case sc.servesStates(travel):
+		return s.stateSeek(ctx, tx, sc, travel, c, limit, vs)
 	}
 	return plainSeek(ctx, tx, sc, travel, c, limit, vs)
 }
@@ -539,8 +553,7 @@ func (s *Store) vehicleSeek(ctx context.Context, tx pgx.Tx, sc scope, travel Ord
 		if j == 0 {
 			recs, err = s.seekRows(ctx, tx, one, rest, c.forOrder(travel, rest), left, vs)
 		} else {
-			sql, args := pageSQL(one, rest, Page{Size: left, piece: true}, s.seekFrom)
-			recs, err = queryRecords(ctx, tx, sql, args, vs)
+			recs, err = s.pageRows(ctx, tx, one, rest, Page{Size: left, piece: true}, vs)
 		}
 		if err != nil {
 			return nil, err

@@ -143,7 +143,8 @@ func TestSortedPagesHaveTheirOwnPool(t *testing.T) {
 		{Filter{}, "-speed", 3, false},
 		{Filter{VehicleID: &v}, "odometer", 20, false},
 		{Filter{VehicleID: &v}, "soc", 1, false},
-		{Filter{}, "shift_state", 1, true}, // without its optional index
+		{Filter{}, "shift_state", 1, false}, // statePage
+		{Filter{}, "shift_state,soc", 1, true},
 		{Filter{}, "soc", 1, true},
 		{Filter{VehicleID: &v}, "elevation", 120, true},
 	} {
@@ -199,7 +200,7 @@ func TestShiftStatePagesReadTheirIndex(t *testing.T) {
 			for _, number := range []int64{1, deferredFrom/10 + 5} {
 				o := Order{{Field: "shift_state", Desc: desc}}
 				name := fmt.Sprintf("%v vehicle %v range %v page %d", o, f.VehicleID != nil, f.From != nil, number)
-				if sortsAll(f, o, Page{Number: number, Size: 10}, false, true) {
+				if sortsAll(f, o, Page{Number: number, Size: 10}, false) {
 					t.Fatalf("%s: counted as a sort of every row", name)
 				}
 				tx, err := pool.Begin(ctx)

@@ -217,7 +217,7 @@ func (l *lab) copyTarget(ctx context.Context, name string) (string, error) {
 // emptyTables empties samples and the rollups and figures its trigger keeps (the vehicle keeps
 // its key), and checkpoints, so that every timed load starts from the same state.
 func (l *lab) emptyTables(ctx context.Context, dbURL string) error {
-	if err := l.pg.exec(ctx, dbURL, "TRUNCATE samples, sample_five_minutes, sample_hours", "UPDATE vehicles SET record_count = 0, first_timestamp = NULL, last_timestamp = NULL"); err != nil {
+	if err := l.pg.exec(ctx, dbURL, "TRUNCATE samples, sample_five_minutes, sample_hours, sample_hour_states", "UPDATE vehicles SET record_count = 0, first_timestamp = NULL, last_timestamp = NULL"); err != nil {
 		return err
 	}
 	return l.pg.checkpoint(ctx)

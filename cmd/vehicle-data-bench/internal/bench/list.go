@@ -207,7 +207,7 @@ func (l *lab) loadFleet(ctx context.Context, opts ListOptions) (string, []fleetV
 	// The state a table reaches once autovacuum has passed: statistics, hint bits and the
 	// visibility map that index-only scans rely on.
 	if err := l.pg.exec(ctx, dbURL, "ALTER TABLE samples ALTER COLUMN vehicle_key DROP DEFAULT",
-		"VACUUM (ANALYZE) samples", "VACUUM (ANALYZE) sample_five_minutes", "VACUUM (ANALYZE) sample_hours", "VACUUM (ANALYZE) vehicles"); err != nil {
+		"VACUUM (ANALYZE) samples", "VACUUM (ANALYZE) sample_five_minutes", "VACUUM (ANALYZE) sample_hours", "VACUUM (ANALYZE) sample_hour_states", "VACUUM (ANALYZE) vehicles"); err != nil {
 		return "", nil, err
 	}
 	if err := l.pg.checkpoint(ctx); err != nil {

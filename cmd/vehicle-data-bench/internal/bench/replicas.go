@@ -281,7 +281,7 @@ func (l *lab) removeCapacityRows(ctx context.Context, dbURL string) error {
 		"DELETE FROM samples WHERE vehicle_key IN (SELECT vehicle_key FROM vehicles WHERE vehicle_id LIKE "+like+")",
 		"DELETE FROM vehicles WHERE vehicle_id LIKE "+like,
 		"DELETE FROM uploads WHERE vehicle_id LIKE "+like,
-		"VACUUM (ANALYZE) samples", "VACUUM (ANALYZE) sample_five_minutes", "VACUUM (ANALYZE) sample_hours", "VACUUM (ANALYZE) vehicles")
+		"VACUUM (ANALYZE) samples", "VACUUM (ANALYZE) sample_five_minutes", "VACUUM (ANALYZE) sample_hours", "VACUUM (ANALYZE) sample_hour_states", "VACUUM (ANALYZE) vehicles")
 }
 
 // ingestMix is the uploaders: worker i sends files for its own vehicle, each starting a second
