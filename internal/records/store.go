@@ -566,8 +566,9 @@ func (s *Store) vehicleSeek(ctx context.Context, tx pgx.Tx, sc scope, travel Ord
 // bandedSeek is the first limit rows after c in travel order, which starts with soc or
 // elevation, of a vehicle or of up to mergeMaxVehicles: no index holds the rows in that
 // order, and a plain seek sorted every row after the cursor. The rows are read in bands of
-// values, as an export's are (bandSQL), from the cursor's value on, until limit rows have
-// come: the band at the value holds its ties, the next ones a few units each (bandsAfter),
+// values, as an export's are (bandSQL), until limit rows have come: the cursor's value's
+// first (in an order of that field alone, by id: seekTieSQL), the next ones a few units each
+// (bandsAfter),
 // then about bandGrowth times as many rows each by the hour rollup's count, up to the farthest
 // value of the hours (the last page of a walk by soc: 36 ms before it stopped there, 10 ms).
 // At 10M rows, the
@@ -583,6 +584,20 @@ func (s *Store) bandedSeek(ctx context.Context, tx pgx.Tx, sc scope, travel Orde
 	default:
 		return nil, fmt.Errorf("list records: a cursor value of type %T for %s", k, travel[0].Field)
 	}
+	// Ordered by the field alone, the ties are in id order, read as such first: a page that
+	// they fill needs no bands (nor their cuts, 16 ms of a fleet's hours). Else the first band
+	// holds them.
+	var (
+		out []Record
+		err error
+	)
+	ties := len(travel) > 1
+	if !ties {
+		sql, args := seekTieSQL(sc, travel, c, v, limit)
+		if out, err = queryRecords(ctx, tx, sql, args, vs); err != nil || int64(len(out)) >= limit {
+			return out, err
+		}
+	}
 	// The cut bands start at a page or two of rows by the hours' count (an export's first band,
 	// firstBandRows, is ten times that: it is read once, a cursor page's on every page).
 	first, growth := max(limit, firstBandRows/10), int64(bandGrowth)
@@ -594,11 +609,10 @@ func (s *Store) bandedSeek(ctx context.Context, tx pgx.Tx, sc scope, travel Orde
 		return nil, fmt.Errorf("list bands: %w", err)
 	}
 	if len(cuts) == 0 {
-		return nil, nil // no hour reaches the cursor's value or beyond
+		return out, nil // no hour reaches the cursor's value or beyond
 	}
 	desc := travel[0].Desc
-	var out []Record
-	for _, b := range bandsAfter(cuts, v, desc) {
+	for _, b := range bandsAfter(cuts, v, desc, ties) {
 		// Past the farthest value of the hours nothing is left: the last page of a walk asks
 		// for more rows than there are, and each empty band cost a read of the hours.
 		if !desc && b[0] > far || desc && b[1] <= far {
