@@ -59,7 +59,7 @@ type StoreOptions struct {
 
 	seekFrom  int64 // tests: where a vehicle's deep page starts to seek; 0: seekFrom
 	stateFrom int64 // tests: where a page's part of one shift state starts to seek; 0: stateSeekFrom
-	bandRows int64 // tests: the rows of each band of an export by soc or elevation; 0: growing bands
+	bandRows  int64 // tests: the rows of each band of an export by soc or elevation; 0: growing bands
 }
 
 // HasShiftStateIndex reports whether the optional index of db/optional/shift_state_index.sql
