@@ -126,7 +126,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// The optional index of db/optional, found once: after creating or dropping it, restart.
 	shiftIndex, err := records.HasShiftStateIndex(ctx, pools.Interactive)
 	if err != nil {
-		logger.Warn("pages by shift_state will sort", "err", err)
+		logger.Warn("pages by shift_state will not read samples_shift_state_idx", "err", err)
 	} else {
 		logger.Info("optional indexes", "samples_shift_state_idx", shiftIndex)
 	}

@@ -54,7 +54,7 @@ type StoreOptions struct {
 	Standby *database.Standby
 	// ShiftStateIndex says the optional index samples_shift_state_idx exists
 	// (db/optional/shift_state_index.sql; HasShiftStateIndex tells): pages ordered by
-	// shift_state alone then read it instead of sorting every matching row.
+	// shift_state alone then read it instead of sample_hour_states (statePage).
 	ShiftStateIndex bool
 
 	seekFrom  int64 // tests: where a vehicle's deep page starts to seek; 0: seekFrom
