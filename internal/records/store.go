@@ -568,12 +568,11 @@ func (s *Store) vehicleSeek(ctx context.Context, tx pgx.Tx, sc scope, travel Ord
 // order, and a plain seek sorted every row after the cursor. The rows are read in bands of
 // values, as an export's are (bandSQL), until limit rows have come: the cursor's value's
 // first (in an order of that field alone, by id: seekTieSQL), the next ones a few units each
-// (bandsAfter),
-// then about bandGrowth times as many rows each by the hour rollup's count, up to the farthest
-// value of the hours (the last page of a walk by soc: 36 ms before it stopped there, 10 ms).
-// At 10M rows, the
-// page of 100 after page 1 or page 1000 (curl, median of 5): one vehicle's 0.45-1.1 s
-// before, 9-78 ms; all ten vehicles' 1.0-3.4 s before, 14-73 ms.
+// (bandsAfter), then about bandGrowth times as many rows each by the hour rollup's count, up
+// to the farthest value of the hours (the last page of a walk by soc: 36 ms before it
+// stopped there, 10 ms). At 10M rows, the page of 100 after page 1 or page 1000 (curl, median
+// of 5): one vehicle's 0.45-1.1 s before, 9-78 ms; all ten vehicles' 1.0-3.4 s before,
+// 14-73 ms.
 func (s *Store) bandedSeek(ctx context.Context, tx pgx.Tx, sc scope, travel Order, c Cursor, limit int64, vs *vehicles) ([]Record, error) {
 	var v float64
 	switch k := c.Key[0].(type) {
