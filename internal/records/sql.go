@@ -665,7 +665,7 @@ func seekTieSQL(sc scope, travel Order, c Cursor, v float64, limit int64) (strin
 	return "SELECT s.* FROM (" + runs + " ORDER BY seg OFFSET 0) g, " + rows + " ORDER BY g.seg, s.id" + dir + " LIMIT " + args.add(limit), args
 }
 
-// bandsAfter is the bands of a cursor page whose value is v, in travel order: with ties, the
+// bandsAfter is the bands of a cursor page whose value is v, in travel order: withTies, the
 // band that holds v, cut at v (ascending from v, descending from just above it); without, from
 // just past v (its rows are seekTieSQL's). Then bands of 1, 2, 4, ... units (near v, where the
 // page most often ends) and of the cuts (bandCutsSQL's rows, which jump the gaps), the last one
@@ -673,11 +673,11 @@ func seekTieSQL(sc scope, travel Order, c Cursor, v float64, limit int64) (strin
 // largest double). The hours that reach v hold values on both sides of it, so the first cut
 // past it can be far: a deep page by elevation (10M rows, one vehicle of ten) read 570 ms of
 // rows without the unit bands.
-func bandsAfter(cuts []float64, v float64, desc, ties bool) [][2]float64 {
+func bandsAfter(cuts []float64, v float64, desc, withTies bool) [][2]float64 {
 	var edges []float64
 	if desc {
 		top := v
-		if ties {
+		if withTies {
 			top = math.Nextafter(v, math.Inf(1))
 		}
 		edges = append(edges, math.Inf(-1), top)
@@ -693,7 +693,7 @@ func bandsAfter(cuts []float64, v float64, desc, ties bool) [][2]float64 {
 		}
 	} else {
 		start := v
-		if !ties {
+		if !withTies {
 			if start = math.Nextafter(v, math.Inf(1)); math.IsInf(start, 1) {
 				return nil
 			}

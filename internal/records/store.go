@@ -590,8 +590,8 @@ func (s *Store) bandedSeek(ctx context.Context, tx pgx.Tx, sc scope, travel Orde
 		out []Record
 		err error
 	)
-	ties := len(travel) > 1
-	if !ties {
+	withTies := len(travel) > 1 // the first band holds the ties
+	if !withTies {
 		sql, args := seekTieSQL(sc, travel, c, v, limit)
 		if out, err = queryRecords(ctx, tx, sql, args, vs); err != nil || int64(len(out)) >= limit {
 			return out, err
@@ -611,7 +611,7 @@ func (s *Store) bandedSeek(ctx context.Context, tx pgx.Tx, sc scope, travel Orde
 		return out, nil // no hour reaches the cursor's value or beyond
 	}
 	desc := travel[0].Desc
-	for _, b := range bandsAfter(cuts, v, desc, ties) {
+	for _, b := range bandsAfter(cuts, v, desc, withTies) {
 		// Past the farthest value of the hours nothing is left: the last page of a walk asks
 		// for more rows than there are, and each empty band cost a read of the hours.
 		if !desc && b[0] > far || desc && b[1] <= far {
